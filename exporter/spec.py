@@ -7,9 +7,29 @@ Every consumer downstream (auth, paging, sinks, runner) reads these dataclasses,
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from importlib import resources
+from pathlib import Path
 from typing import Any
+
+import yaml
+
+from exporter.endpoints import REGISTRY, Kind
+from exporter.envsubst import substitute
+from exporter.errors import SpecError, SpecProblem
+from exporter.spec_checks import (
+    parse_key,
+    schema_problems,
+    scrub,
+    secret_paths,
+    secret_values,
+    semantic_problems,
+)
 
 AUTH_MODES = ("saas", "identity", "cookie", "basic", "none")
 SECRET_FIELDS = ("client_secret", "password")
@@ -108,3 +128,188 @@ class JobSpec:
     # Where the spec came from (file path) and a digest of its content with secrets removed.
     origin: str | None = None
     digest: str = ""
+
+
+# --------------------------------------------------------------------------- loading
+
+SCHEMA_RESOURCE = ("schemas", "job.schema.json")
+_TOP_KEYS = "version, source, exports, output"
+
+
+def schema_text() -> str:
+    """The JSON Schema as bundled in the installed package (never read from the source tree)."""
+    return resources.files("exporter").joinpath(*SCHEMA_RESOURCE).read_text(encoding="utf-8")
+
+
+@functools.cache
+def load_schema() -> dict[str, Any]:
+    return json.loads(schema_text())
+
+
+def load_spec(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> JobSpec:
+    """Read, substitute, validate and type a job spec file; raise SpecError with every problem."""
+    origin = str(path)
+    return parse_spec_text(_read_spec_file(Path(path)), origin, env)
+
+
+def parse_spec_text(
+    text: str, origin: str | None = None, env: Mapping[str, str] | None = None
+) -> JobSpec:
+    document = _parse_yaml(text, origin)
+    resolved, problems = _resolve(document, os.environ if env is None else env)
+    if problems:
+        raise SpecError(problems, origin)
+    spec = _build(resolved, origin)
+    return spec
+
+
+def validate_document(document: Any, env: Mapping[str, str] | None = None) -> list[SpecProblem]:
+    """Every problem of an already-parsed document (env substitution included), in one list."""
+    return _resolve(document, os.environ if env is None else env)[1]
+
+
+def spec_digest(spec: JobSpec) -> str:
+    """sha256 of the canonical JSON of the resolved spec, secrets (writeOnly) removed."""
+    data = asdict(spec)
+    data.pop("origin", None)
+    data.pop("digest", None)
+    for parts in secret_paths(load_schema()):
+        node: Any = data
+        for part in parts[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(parts[-1], None)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def summary(spec: JobSpec) -> str:
+    """One line: exports, endpoints, auth mode, format, output path."""
+    endpoints = ", ".join(dict.fromkeys(e.endpoint for e in spec.exports))
+    noun = "export" if len(spec.exports) == 1 else "exports"
+    out = spec.output
+    return (
+        f"{len(spec.exports)} {noun} ({endpoints}); auth {spec.source.auth.mode}; "
+        f"{out.format} ({out.effective_compression}) -> {out.path}"
+    )
+
+
+def _read_spec_file(path: Path) -> str:
+    origin = str(path)
+    if path.is_dir():
+        raise SpecError([SpecProblem("", "is a directory, expected a YAML job spec file")], origin)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError([SpecProblem("", "file not found")], origin) from None
+    except UnicodeDecodeError as exc:
+        message = f"not UTF-8 text (byte {exc.start}); a job spec is a YAML text file"
+        raise SpecError([SpecProblem("", message)], origin) from None
+    except OSError as exc:
+        raise SpecError([SpecProblem("", f"cannot read file: {exc.strerror}")], origin) from None
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """SafeLoader that keeps dates as strings and rejects duplicate keys."""
+
+    # Operate dates must reach the checks as text; YAML 1.1 would turn 2022-03-17 into a date.
+    yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _parse_yaml(text: str, origin: str | None) -> dict[str, Any]:
+    try:
+        document = yaml.load(text, Loader=_SpecLoader)  # SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        reason = exc.problem or exc.context or "unreadable"
+        problem = SpecProblem("", f"YAML syntax error at {where}{reason}")
+        raise SpecError([problem], origin) from None
+    except yaml.YAMLError as exc:
+        raise SpecError([SpecProblem("", f"YAML syntax error: {exc}")], origin) from None
+    if document is None:
+        message = f"the file is empty; expected a job spec mapping with keys {_TOP_KEYS}"
+        raise SpecError([SpecProblem("", message)], origin)
+    if not isinstance(document, dict):
+        kind = "list" if isinstance(document, list) else type(document).__name__
+        message = f"the document is a {kind}; expected a mapping with keys {_TOP_KEYS}"
+        raise SpecError([SpecProblem("", message)], origin)
+    return document
+
+
+def _resolve(document: Any, env: Mapping[str, str]) -> tuple[Any, list[SpecProblem]]:
+    schema = load_schema()
+    resolved, problems = substitute(document, env)
+    problems += schema_problems(schema, resolved)
+    problems += semantic_problems(resolved)
+    return resolved, scrub(problems, secret_values(schema, resolved))
+
+
+def _build(doc: dict[str, Any], origin: str | None) -> JobSpec:
+    """Type a document that passed every check; defaults follow the schema's ``default``s."""
+    src = doc["source"]
+    retry, tls = src.get("retry", {}), src.get("tls", {})
+    spec = JobSpec(
+        version=doc["version"],
+        source=SourceSpec(
+            base_url=src["base_url"].rstrip("/"),
+            auth=_build_auth(src.get("auth", {})),
+            api=src.get("api", "v1"),
+            timeout_seconds=float(src.get("timeout_seconds", 30.0)),
+            retry=RetrySpec(
+                max_attempts=retry.get("max_attempts", 6),
+                max_backoff_seconds=float(retry.get("max_backoff_seconds", 30.0)),
+                initial_backoff_seconds=float(retry.get("initial_backoff_seconds", 0.5)),
+            ),
+            tls=TlsSpec(verify=tls.get("verify", True), ca_bundle=tls.get("ca_bundle")),
+        ),
+        exports=tuple(_build_export(e, src.get("api", "v1")) for e in doc["exports"]),
+        output=OutputSpec(**doc.get("output", {})),
+        concurrency=doc.get("concurrency", 4),
+        hydration_concurrency=doc.get("hydration_concurrency", 8),
+        origin=origin,
+    )
+    return _with_digest(spec)
+
+
+def _with_digest(spec: JobSpec) -> JobSpec:
+    return replace(spec, digest=spec_digest(spec))
+
+
+def _build_auth(auth: dict[str, Any]) -> AuthSpec:
+    mode = auth.get("mode", "none")
+    values = dict(auth)
+    if mode == "saas":
+        values.setdefault("token_url", DEFAULT_SAAS_TOKEN_URL)
+        values.setdefault("audience", DEFAULT_SAAS_AUDIENCE)
+    elif mode == "identity":
+        values.setdefault("audience", DEFAULT_IDENTITY_AUDIENCE)
+    return AuthSpec(**values)
+
+
+def _build_export(export: dict[str, Any], api: str) -> ExportSpec:
+    endpoint = REGISTRY[api][export["endpoint"]]
+    filters: dict[str, Any] = {}
+    for key, value in export.get("filter", {}).items():
+        field_def = endpoint.field(endpoint.filter_aliases.get(key, key))
+        # Keys written as digit strings (as in Operate's docs) travel as exact ints.
+        is_key = field_def is not None and field_def.kind is Kind.KEY
+        filters[key] = parse_key(value) if is_key else value
+    values = {k: v for k, v in export.items() if k not in ("filter", "sort")}
+    values.setdefault("name", export["endpoint"])
+    sort = tuple(SortSpec(s["field"], s.get("order", "ASC")) for s in export.get("sort", []))
+    return ExportSpec(filter=filters, sort=sort, **values)

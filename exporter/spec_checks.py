@@ -1,0 +1,276 @@
+"""Turning a spec document into located problems: schema errors, then what a schema can't check.
+
+``schema_problems`` rewrites jsonschema's errors into ``SpecProblem``s with spec paths
+(``exports[1].page_size``), answers unknown keys with the valid ones and never prints the value
+of a ``writeOnly`` (secret) property. ``semantic_problems`` checks everything that depends on
+the endpoint registry: endpoint names, filter and sort fields, enum/key/date values, export-name
+uniqueness and the per-endpoint options. Both are written defensively: a document the schema
+rejected still gets its semantic problems, without a crash or a duplicate report.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from jsonschema import Draft202012Validator, ValidationError
+
+from exporter.endpoints import REGISTRY, Endpoint, Field, Kind
+from exporter.envsubst import join_path
+from exporter.errors import SpecProblem
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+# Operate's API date format yyyy-MM-dd'T'HH:mm:ss.SSSZZ, optionally rounded with ||/unit.
+_DATE = re.compile(
+    r"^(?P<stamp>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}[+-]\d{4})(?:\|\|/(?P<unit>[yMwdhms]))?$"
+)
+DATE_HINT = (
+    "expected Operate's date format yyyy-MM-dd'T'HH:mm:ss.SSSZZ with optional ||/y|M|w|d|h|m|s "
+    "rounding, e.g. '2022-03-17T11:50:25.729+0000' or '2022-03-17T00:00:00.000+0000||/d'"
+)
+_DIGITS = re.compile(r"^-?\d+$")
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+
+
+def format_path(parts: Iterable[str | int]) -> str:
+    path = ""
+    for part in parts:
+        path = join_path(path, part)
+    return path
+
+
+def json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+# --------------------------------------------------------------------------- schema errors
+
+
+def schema_problems(schema: dict[str, Any], document: Any) -> list[SpecProblem]:
+    validator = Draft202012Validator(schema)
+    problems: list[SpecProblem] = []
+    for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path))):
+        problems.extend(_translate(error))
+    return problems
+
+
+def _translate(error: ValidationError) -> Iterator[SpecProblem]:
+    path = format_path(error.absolute_path)
+    secret = bool(isinstance(error.schema, dict) and error.schema.get("writeOnly"))
+    kind = error.validator
+    if kind == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else str(error.message)
+        mode = error.instance.get("mode") if isinstance(error.instance, dict) else None
+        conditional = "then" in error.relative_schema_path or "then" in error.schema_path
+        why = f" for auth mode {mode!r}" if conditional and mode else ""
+        yield SpecProblem(join_path(path, missing), f"is required{why}")
+    elif kind == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = list(error.schema.get("properties", {}))
+        for key in error.instance:
+            if key not in allowed:
+                yield SpecProblem(
+                    join_path(path, str(key)), f"unknown key; valid keys are: {', '.join(allowed)}"
+                )
+    elif secret:
+        # Never build the message from the value: it is a secret (even when mistyped).
+        yield SpecProblem(path, _secret_message(error))
+    elif kind == "type":
+        expected = error.validator_value
+        names = " or ".join(expected) if isinstance(expected, list) else expected
+        yield SpecProblem(path, f"must be {names}, got {json_type(error.instance)}")
+    else:
+        yield SpecProblem(path, error.message)
+
+
+def _secret_message(error: ValidationError) -> str:
+    if error.validator == "type":
+        return f"must be {error.validator_value}, got {json_type(error.instance)} (value hidden)"
+    if error.validator == "minLength":
+        return "must not be empty (value hidden)"
+    return f"fails {error.validator} {error.validator_value!r} (value hidden)"
+
+
+def secret_paths(schema: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Paths of every ``writeOnly`` property, read from the schema (masking is schema-driven)."""
+    found: list[tuple[str, ...]] = []
+    for name, sub in schema.get("properties", {}).items():
+        if sub.get("writeOnly"):
+            found.append((*prefix, name))
+        found.extend(secret_paths(sub, (*prefix, name)))
+    return found
+
+
+def secret_values(schema: dict[str, Any], document: Any) -> list[str]:
+    values: list[str] = []
+    for parts in secret_paths(schema):
+        node = document
+        for part in parts:
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None and not isinstance(node, bool) and len(str(node)) >= 3:
+            values.append(str(node))
+    return values
+
+
+def scrub(problems: list[SpecProblem], secrets: list[str]) -> list[SpecProblem]:
+    """Defence in depth: whatever built a message, a secret's text never leaves."""
+    if not secrets:
+        return problems
+    cleaned = []
+    for problem in problems:
+        message = problem.message
+        for value in secrets:
+            message = message.replace(value, "***")
+        cleaned.append(SpecProblem(problem.path, message))
+    return cleaned
+
+
+# --------------------------------------------------------------------------- semantic checks
+
+
+def semantic_problems(document: Any) -> list[SpecProblem]:
+    if not isinstance(document, dict):
+        return []
+    source = document.get("source")
+    api = source.get("api", "v1") if isinstance(source, dict) else "v1"
+    endpoints = REGISTRY.get(api) if isinstance(api, str) else None
+    exports = document.get("exports")
+    if endpoints is None or not isinstance(exports, list):
+        return []
+    problems: list[SpecProblem] = []
+    seen_names: dict[str, int] = {}
+    for index, export in enumerate(exports):
+        if not isinstance(export, dict):
+            continue
+        where = join_path("exports", index)
+        name = export.get("endpoint")
+        if not isinstance(name, str) or not name:
+            continue
+        endpoint = endpoints.get(name)
+        if endpoint is None:
+            problems.append(
+                SpecProblem(
+                    join_path(where, "endpoint"),
+                    f"unknown endpoint {name!r}; valid endpoints are: {', '.join(endpoints)}",
+                )
+            )
+        export_name = export.get("name", name)
+        if isinstance(export_name, str):
+            if export_name in seen_names:
+                defaulted = "" if "name" in export else " (the name defaults to the endpoint)"
+                problems.append(
+                    SpecProblem(
+                        join_path(where, "name"),
+                        f"duplicate export name {export_name!r}, already used by "
+                        f"exports[{seen_names[export_name]}]{defaulted}; names must be unique",
+                    )
+                )
+            else:
+                seen_names[export_name] = index
+        if endpoint is not None:
+            problems.extend(_export_problems(where, export, endpoint, endpoints))
+    return problems
+
+
+def _export_problems(
+    where: str, export: dict[str, Any], endpoint: Endpoint, endpoints: dict[str, Endpoint]
+) -> Iterator[SpecProblem]:
+    filters = export.get("filter")
+    if isinstance(filters, dict):
+        for key, value in filters.items():
+            path = join_path(join_path(where, "filter"), str(key))
+            if key not in endpoint.filter_fields:
+                yield SpecProblem(
+                    path,
+                    f"unknown filter field {key!r} for endpoint {endpoint.name}; valid fields "
+                    f"are: {', '.join(endpoint.filter_fields)}",
+                )
+                continue
+            field = endpoint.field(endpoint.filter_aliases.get(key, key))
+            if field is not None:
+                message = filter_value_problem(field, value)
+                if message:
+                    yield SpecProblem(path, message)
+    sort = export.get("sort")
+    if isinstance(sort, list):
+        for index, item in enumerate(sort):
+            field_name = item.get("field") if isinstance(item, dict) else None
+            if isinstance(field_name, str) and field_name not in endpoint.sort_fields:
+                yield SpecProblem(
+                    join_path(join_path(join_path(where, "sort"), index), "field"),
+                    f"unknown sort field {field_name!r} for endpoint {endpoint.name}; sortable "
+                    f"fields are: {', '.join(endpoint.sort_fields)}",
+                )
+    if export.get("include_xml") is True and not endpoint.has_xml:
+        with_xml = [e.name for e in endpoints.values() if e.has_xml]
+        yield SpecProblem(
+            join_path(where, "include_xml"),
+            f"only applies to {', '.join(with_xml)}, not {endpoint.name}",
+        )
+    if export.get("include_evaluation_details") is True and not _has_evaluations(endpoint):
+        with_details = [e.name for e in endpoints.values() if _has_evaluations(e)]
+        yield SpecProblem(
+            join_path(where, "include_evaluation_details"),
+            f"only applies to {', '.join(with_details)}, not {endpoint.name}",
+        )
+
+
+def _has_evaluations(endpoint: Endpoint) -> bool:
+    return bool(endpoint.fields_of_kind(Kind.EVALUATED_INPUTS, Kind.EVALUATED_OUTPUTS))
+
+
+def filter_value_problem(field: Field, value: Any) -> str | None:
+    """What is wrong with ``value`` as a filter on ``field``, or None when it is fine."""
+    if field.kind is Kind.KEY:
+        key = parse_key(value)
+        if key is None:
+            return f"must be an integer key (64-bit), got {value!r}"
+        return None
+    if field.kind is Kind.INT32:
+        if type(value) is not int or not INT32_MIN <= value <= INT32_MAX:
+            return f"must be a 32-bit integer, got {value!r}"
+        return None
+    if field.kind is Kind.BOOL:
+        return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
+    if field.kind is Kind.ENUM:
+        if value not in field.enum:
+            return f"{value!r} is not one of {list(field.enum)!r}"
+        return None
+    if field.kind is Kind.DATE:
+        return None if is_operate_date(value) else f"{value!r}: {DATE_HINT}"
+    if not isinstance(value, str):
+        return f"must be a string, got {json_type(value)}"
+    return None
+
+
+def parse_key(value: Any) -> int | None:
+    """An int64 key from an int or a string of digits (as in Operate's examples), else None."""
+    if type(value) is int:
+        key = value
+    elif isinstance(value, str) and _DIGITS.match(value):
+        key = int(value)
+    else:
+        return None
+    return key if INT64_MIN <= key <= INT64_MAX else None
+
+
+def is_operate_date(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    match = _DATE.match(value)
+    if not match:
+        return False
+    try:
+        datetime.strptime(match.group("stamp"), "%Y-%m-%dT%H:%M:%S.%f%z")
+    except ValueError:
+        return False
+    return True
