@@ -10,7 +10,8 @@ import sys
 import click
 
 from exporter import __version__
-from exporter.errors import EXIT_INVALID, ExporterError
+from exporter.errors import EXIT_INVALID, ExporterError, SpecError
+from exporter.spec import load_spec, schema_text, summary
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -32,10 +33,49 @@ def cli() -> None:
     """
 
 
+@cli.command()
+@click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=True, path_type=str))
+def validate(specs: tuple[str, ...]) -> None:
+    """Check job specs without contacting any server; report every problem of every file.
+
+    A valid spec prints a one-line summary (exports, endpoints, auth mode, format, output
+    path). Environment variables referenced as ${VAR} must be set (or have a default).
+
+    \b
+    Example:
+      operate-export validate configs/demo.yaml configs/saas.yaml
+    """
+    invalid = 0
+    for path in specs:
+        try:
+            spec = load_spec(path)
+        except SpecError as exc:
+            invalid += 1
+            click.echo(str(exc), err=True)
+        else:
+            click.echo(f"{path}: ok: {summary(spec)}")
+    if invalid:
+        noun = "spec is" if invalid == 1 else "specs are"
+        click.echo(f"{invalid} of {len(specs)} {noun} invalid", err=True)
+        click.get_current_context().exit(EXIT_INVALID)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema (2020-12) of the job spec language.
+
+    \b
+    Example:
+      operate-export schema > job.schema.json
+    """
+    click.echo(schema_text(), nl=False)
+
+
 def main() -> None:
     """Console-script entry point: ExporterError -> its exit code, never a traceback."""
     try:
-        cli.main(standalone_mode=False, prog_name="operate-export")
+        # Without standalone mode click *returns* the code of ctx.exit(n) instead of exiting.
+        result = cli.main(standalone_mode=False, prog_name="operate-export")
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
@@ -47,4 +87,4 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    sys.exit(0)
+    sys.exit(result if isinstance(result, int) and not isinstance(result, bool) else 0)
