@@ -254,8 +254,10 @@ def _parse_yaml(text: str, origin: str | None) -> dict[str, Any]:
 def _resolve(document: Any, env: Mapping[str, str]) -> tuple[Any, list[SpecProblem]]:
     schema = load_schema()
     resolved, problems = substitute(document, env)
-    problems += schema_problems(schema, resolved)
-    problems += semantic_problems(resolved)
+    # A value whose variable is unset is "" now; its path already has the real problem.
+    unset = {problem.path for problem in problems}
+    checks = schema_problems(schema, resolved) + semantic_problems(resolved)
+    problems += [problem for problem in checks if problem.path not in unset]
     return resolved, scrub(problems, secret_values(schema, resolved))
 
 
