@@ -71,6 +71,52 @@ def schema() -> None:
     click.echo(schema_text(), nl=False)
 
 
+@cli.command()
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False, path_type=str))
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Connectivity check: first search of each export (size 1), body and total; no output.",
+)
+@click.option(
+    "--resume", is_flag=True, help="Continue interrupted snapshots after their last written page."
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Progress and log lines as text or as JSON lines (stderr).",
+)
+@click.option(
+    "--only", "only", multiple=True, metavar="NAME", help="Run only this export (repeatable)."
+)
+def run(
+    spec_path: str, dry_run: bool, resume: bool, quiet: bool, log_format: str, only: tuple[str, ...]
+) -> None:
+    """Run the exports of a job spec and print a summary per export.
+
+    The spec is validated first (exit 2 before any network request). Exports run
+    concurrently; one failing export does not stop the others, and the run exits 1
+    naming each failed export and why. Progress goes to stderr: a live display on a
+    terminal, log lines otherwise (cron), JSON lines with --log-format json.
+
+    \b
+    Example:
+      operate-export run configs/demo.yaml
+      operate-export run configs/demo.yaml --dry-run
+      operate-export run configs/demo.yaml --only variables --log-format json
+    """
+    from exporter.run_command import run_or_exit
+
+    code = run_or_exit(
+        spec_path, dry_run=dry_run, resume=resume, quiet=quiet, log_format=log_format, only=only
+    )
+    if code:
+        click.get_current_context().exit(code)
+
+
 def main() -> None:
     """Console-script entry point: ExporterError -> its exit code, never a traceback."""
     try:

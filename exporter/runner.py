@@ -1,0 +1,327 @@
+"""Wires one job together: client, paginators, hydration, sinks. Returns results, never prints.
+
+Concurrency model:
+
+* exports run on a pool of ``spec.concurrency`` threads, each with its own snapshot writer;
+* inside one export a producer thread fetches pages (``paginator`` + ``ApiClient.post_json``)
+  into a bounded queue of ``PREFETCH_PAGES`` while the export thread hydrates and writes the
+  previous page, so at most a couple of pages are in memory per export;
+* hydration lookups of all exports share one bounded executor (``hydration_concurrency``);
+* every export catches its own failure: it aborts its own snapshot (no manifest) and the other
+  exports carry on. A retried request never reaches the writer twice: retries happen inside
+  ``ApiClient`` before a page exists, and a page is queued exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import exporter
+from exporter.endpoints import Endpoint, get_endpoint
+from exporter.errors import ExporterError, UsageError
+from exporter.hydrate import Hydrator
+from exporter.paging import make_paginator
+from exporter.progress import QuietReporter, Reporter
+from exporter.spec import ExportSpec, JobSpec
+
+log = logging.getLogger(__name__)
+
+PREFETCH_PAGES = 2
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    dry_run: bool = False
+    resume: bool = False
+    quiet: bool = False
+    # Export names to run (empty = all). Unknown names are a usage error.
+    only: tuple[str, ...] = ()
+
+
+@dataclass
+class ExportResult:
+    name: str
+    endpoint: str
+    records: int = 0
+    pages: int = 0
+    retries: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+    files: list[dict[str, Any]] = field(default_factory=list)
+    bytes: int = 0
+    location: str | None = None
+    error: str | None = None
+    error_type: str | None = None
+    total_reported: int | None = None
+    # Dry run: the exact first request the export would page with.
+    search_path: str | None = None
+    request_body: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if v is not None}
+        data["ok"] = self.ok
+        return data
+
+
+@dataclass
+class RunResult:
+    exports: list[ExportResult]
+    dry_run: bool = False
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.exports)
+
+    @property
+    def failed(self) -> list[ExportResult]:
+        return [r for r in self.exports if not r.ok]
+
+
+def _new_stats() -> Any:
+    from exporter.http import RequestStats
+
+    return RequestStats()
+
+
+def _make_client(spec: JobSpec) -> Any:
+    from exporter.http import ApiClient
+
+    return ApiClient(spec.source)
+
+
+def select_exports(spec: JobSpec, only: tuple[str, ...]) -> tuple[ExportSpec, ...]:
+    if not only:
+        return spec.exports
+    names = {e.name for e in spec.exports}
+    unknown = [n for n in only if n not in names]
+    if unknown:
+        valid = ", ".join(sorted(names))
+        raise UsageError(f"--only: unknown export(s) {', '.join(unknown)}; the spec has: {valid}")
+    return tuple(e for e in spec.exports if e.name in set(only))
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ExporterError):
+        return str(exc)
+    # A bug, not an expected failure: keep it short for the summary, full trace in debug logs.
+    return f"internal error {type(exc).__name__}: {exc}"
+
+
+class _Done:
+    pass
+
+
+_DONE = _Done()
+
+
+class _Producer(threading.Thread):
+    """Fetches pages ahead of the writer into a bounded queue; stops when told to."""
+
+    def __init__(self, client: Any, endpoint: Endpoint, paginator: Any, stats: Any) -> None:
+        super().__init__(name=f"pages-{paginator.export.name}", daemon=True)
+        self.client = client
+        self.endpoint = endpoint
+        self.paginator = paginator
+        self.stats = stats
+        self.pages: queue.Queue[Any] = queue.Queue(maxsize=PREFETCH_PAGES)
+        self.stop = threading.Event()
+
+    def _put(self, value: Any) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.pages.put(value, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run(self) -> None:
+        try:
+            while self.paginator.has_next and not self.stop.is_set():
+                body = self.paginator.next_request()
+                response = self.client.post_json(self.endpoint.search_path, body, stats=self.stats)
+                items = self.paginator.update_state(response)
+                page = (items, self.paginator.cursor, self.paginator.total, self.stats.retries)
+                if not self._put(page):
+                    return
+            self._put(_DONE)
+        except BaseException as exc:  # handed to the export thread, which reports it
+            self._put(exc)
+
+
+class _Run:
+    def __init__(self, spec: JobSpec, options: RunOptions, reporter: Reporter, client: Any):
+        self.spec = spec
+        self.options = options
+        self.reporter = reporter
+        self.client = client
+        self.hydration_pool = ThreadPoolExecutor(
+            max_workers=max(1, spec.hydration_concurrency), thread_name_prefix="hydrate"
+        )
+
+    def close(self) -> None:
+        self.hydration_pool.shutdown(wait=True, cancel_futures=True)
+
+    # -- one export ---------------------------------------------------------------------
+
+    def export(self, export: ExportSpec) -> ExportResult:
+        from exporter.sinks import SnapshotContext, open_snapshot
+
+        result = ExportResult(name=export.name, endpoint=export.endpoint)
+        started = time.monotonic()
+        search_stats, lookup_stats = _new_stats(), _new_stats()
+        writer = None
+        producer: _Producer | None = None
+        self.reporter.export_started(export.name, export.endpoint)
+        try:
+            endpoint = get_endpoint(export.endpoint, self.spec.source.api)
+            ctx = SnapshotContext(
+                export=export,
+                endpoint=endpoint,
+                output=self.spec.output,
+                job_digest=self.spec.digest,
+                api_version=self.spec.source.api,
+                tool_version=exporter.__version__,
+            )
+            writer = open_snapshot(ctx, resume=self.options.resume)
+            paginator = make_paginator(
+                endpoint,
+                export,
+                start_cursor=writer.resume_cursor,
+                already_emitted=writer.records_written,
+            )
+            hydrator = Hydrator(self.client, endpoint, export, self.hydration_pool)
+            producer = _Producer(self.client, endpoint, paginator, search_stats)
+            producer.start()
+            seen_retries = 0
+            while True:
+                page = producer.pages.get()
+                if page is _DONE:
+                    break
+                if isinstance(page, BaseException):
+                    raise page
+                items, cursor, total, search_retries = page
+                result.total_reported = total
+                if items:
+                    hydrator.hydrate_page(items, lookup_stats)
+                    writer.write_page(items, cursor)
+                result.pages += 1
+                retries = search_retries + lookup_stats.retries
+                if retries > seen_retries:
+                    seen_retries = retries
+                    self.reporter.retry(export.name, retries=retries)
+                self.reporter.page_done(
+                    export.name,
+                    records=writer.records_written,
+                    pages=result.pages,
+                    total=total,
+                    retries=retries,
+                )
+            producer.join()
+            result.retries = search_stats.retries + lookup_stats.retries
+            result.requests = search_stats.requests + lookup_stats.requests
+            manifest = writer.commit(
+                {
+                    "pages": result.pages,
+                    "retries": result.retries,
+                    "requests": result.requests,
+                    "total_reported": result.total_reported,
+                }
+            )
+            info = manifest.to_dict()
+            result.records = int(info.get("records", writer.records_written))
+            result.files = list(info.get("files", []))
+            result.bytes = sum(int(f.get("bytes", 0)) for f in result.files)
+            result.location = None if info.get("location") is None else str(info["location"])
+        except BaseException as exc:
+            if producer is not None:
+                producer.stop.set()
+                producer.join()
+            result.error = _describe(exc)
+            result.error_type = type(exc).__name__
+            result.retries = search_stats.retries + lookup_stats.retries
+            result.requests = search_stats.requests + lookup_stats.requests
+            if writer is not None:
+                result.records = writer.records_written
+                try:
+                    writer.abort(result.error)
+                except Exception as abort_exc:  # keep the original error as the reason
+                    log.error("%s: aborting the snapshot failed: %s", export.name, abort_exc)
+            if not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt / SystemExit: stop the run after cleaning up
+            if not isinstance(exc, ExporterError):
+                log.debug("%s failed", export.name, exc_info=exc)
+        result.seconds = time.monotonic() - started
+        self.reporter.export_finished(result)
+        return result
+
+    # -- dry run ------------------------------------------------------------------------
+
+    def probe(self, export: ExportSpec) -> ExportResult:
+        """Send the first search with ``size: 1``; report the body we would page with."""
+        result = ExportResult(name=export.name, endpoint=export.endpoint)
+        started = time.monotonic()
+        stats = _new_stats()
+        try:
+            endpoint = get_endpoint(export.endpoint, self.spec.source.api)
+            body = make_paginator(endpoint, export).first_request()
+            result.search_path = endpoint.search_path
+            result.request_body = body
+            response = self.client.post_json(endpoint.search_path, {**body, "size": 1}, stats=stats)
+            total = response.get("total") if isinstance(response, dict) else None
+            result.total_reported = total if isinstance(total, int) else None
+        except Exception as exc:
+            result.error = _describe(exc)
+            result.error_type = type(exc).__name__
+        result.retries, result.requests = stats.retries, stats.requests
+        result.seconds = time.monotonic() - started
+        return result
+
+
+def run_job(
+    spec: JobSpec,
+    options: RunOptions | None = None,
+    reporter: Reporter | None = None,
+    *,
+    client_factory: Callable[[JobSpec], Any] | None = None,
+) -> RunResult:
+    """Run (or dry-run) every selected export of ``spec``; failures are in the result."""
+    options = options or RunOptions()
+    reporter = reporter or QuietReporter()
+    exports = select_exports(spec, options.only)
+    started = time.monotonic()
+    client = (client_factory or _make_client)(spec)
+    run = _Run(spec, options, reporter, client)
+    try:
+        try:
+            # Credentials are checked once, before any export starts paging.
+            client.authenticate()
+        except ExporterError as exc:
+            results = [
+                ExportResult(e.name, e.endpoint, error=str(exc), error_type=type(exc).__name__)
+                for e in exports
+            ]
+        else:
+            work = run.probe if options.dry_run else run.export
+            workers = max(1, min(spec.concurrency, len(exports)))
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export") as pool:
+                results = list(pool.map(work, exports))
+    finally:
+        run.close()
+        client.close()
+    result = RunResult(results, dry_run=options.dry_run, seconds=time.monotonic() - started)
+    if not options.dry_run:
+        reporter.run_finished(result)
+    return result
