@@ -1,0 +1,384 @@
+"""HTTP for the exporter: sessions, timeouts, TLS, classify-then-retry, big-int-safe JSON.
+
+Two layers:
+
+``Transport``  one per run. Thread-local ``requests.Session`` objects (keep-alive pools), the
+               timeout and TLS settings of the source, and ``execute()``: the single retry loop.
+               It sends, classifies the outcome with ``exporter.retry`` and retries RETRY verdicts
+               with backoff; on a 401 it asks the authenticator to invalidate its credential and
+               tries once more. The authenticators use it for token and login requests too, so
+               every request the tool makes obeys the same rules.
+``ApiClient``  what paging and hydration call: ``post_json`` / ``get_json`` / ``get_text`` against
+               ``source.base_url``; turns final verdicts into ``ApiError`` / ``AuthError`` /
+               ``RetriesExhausted``.
+
+Sessions never store cookies (a rejecting cookie policy): the cookie authenticator owns the one
+session cookie and adds it to each request itself, so all threads share one login.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+
+from exporter import __version__
+from exporter.errors import (
+    ApiError,
+    AuthError,
+    RetriesExhausted,
+    SpecError,
+    SpecProblem,
+    redact_url,
+)
+from exporter.retry import (
+    Expect,
+    Kind,
+    Verdict,
+    backoff_delay,
+    classify_exception,
+    classify_response,
+)
+from exporter.spec import SourceSpec, TlsSpec
+
+if TYPE_CHECKING:
+    from exporter.auth import Authenticator
+
+log = logging.getLogger(__name__)
+
+_JSON_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
+_XML_ACCEPT = {"Accept": "application/xml, text/xml;q=0.9, text/plain;q=0.8"}
+
+
+@dataclass
+class RequestStats:
+    """Counters of one export; the client increments them (thread-safe via ``add``)."""
+
+    requests: int = 0  # HTTP requests sent, retries included
+    retries: int = 0  # retriable failures that were retried after a backoff
+    bytes_received: int = 0
+    reauthentications: int = 0  # 401s answered by a new token / login and one more try
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(
+        self,
+        *,
+        requests: int = 0,
+        retries: int = 0,
+        bytes_received: int = 0,
+        reauthentications: int = 0,
+    ) -> None:
+        with self._lock:
+            self.requests += requests
+            self.retries += retries
+            self.bytes_received += bytes_received
+            self.reauthentications += reauthentications
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """The final outcome of ``Transport.execute``: a verdict that is not RETRY, and the response."""
+
+    verdict: Verdict
+    response: requests.Response | None
+    reauthenticated: bool = False
+
+
+class _RejectAllCookies(http.cookiejar.DefaultCookiePolicy):
+    """Sessions keep no cookies: the cookie authenticator manages the session cookie itself."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+
+def resolve_verify(tls: TlsSpec) -> bool | str:
+    """The ``verify`` argument for requests: True, False or a CA bundle path (checked here)."""
+    if not tls.verify:
+        # We log our own single warning instead of urllib3's warning on every request.
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        log.warning(
+            "TLS certificate verification is OFF (source.tls.verify: false): the server's "
+            "identity is not checked; use this only for throw-away test clusters"
+        )
+        return False
+    if tls.ca_bundle:
+        path = os.path.expanduser(tls.ca_bundle)
+        if not os.path.isfile(path):
+            raise SpecError(
+                [SpecProblem("source.tls.ca_bundle", f"CA bundle file not found: {path}")]
+            )
+        return path
+    return True
+
+
+class Transport:
+    """Thread-local sessions plus the one retry loop. Shared by the API client and auth."""
+
+    def __init__(
+        self,
+        source: SourceSpec,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.source = source
+        self.timeout = source.timeout_seconds
+        self.retry = source.retry
+        self.verify = resolve_verify(source.tls)
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._rng_lock = threading.Lock()
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"Transport(base_url={redact_url(self.source.base_url)!r})"
+
+    def session(self) -> requests.Session:
+        """This thread's session (connection pool with keep-alive)."""
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.cookies.set_policy(_RejectAllCookies())
+            adapter = HTTPAdapter(pool_connections=2, pool_maxsize=4, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            session.headers["User-Agent"] = f"operate-export/{__version__}"
+            self._local.session = session
+            with self._sessions_lock:
+                self._sessions.append(session)
+        return session
+
+    def execute(
+        self,
+        method: str,
+        url: str,
+        *,
+        expect: Expect,
+        data: bytes | dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        stats: RequestStats | None = None,
+        authenticator: Authenticator | None = None,
+    ) -> Exchange:
+        """Send until the outcome is not retriable or the retry budget is spent.
+
+        Returns the final OK / FATAL / UNAUTHORIZED verdict; raises ``RetriesExhausted`` when
+        ``retry.max_attempts`` attempts all ended in a retriable failure.
+        """
+        stats = stats if stats is not None else RequestStats()
+        failures = 0
+        reauthenticated = False
+        while True:
+            attempt_headers = dict(headers or {})
+            generation = authenticator.apply(attempt_headers, method) if authenticator else 0
+            verdict, response = self._attempt(method, url, attempt_headers, data, expect, stats)
+            if response is not None and authenticator is not None:
+                authenticator.observe(response, generation)
+            if verdict.kind is Kind.RETRY:
+                failures += 1
+                if failures >= self.retry.max_attempts:
+                    raise _exhausted(method, url, failures, verdict)
+                delay = self._backoff(failures - 1, verdict)
+                log.warning(
+                    "retrying %s %s after %s (attempt %d/%d failed), waiting %.2f s",
+                    method,
+                    redact_url(url),
+                    verdict.reason,
+                    failures,
+                    self.retry.max_attempts,
+                    delay,
+                )
+                stats.add(retries=1)
+                self._sleep(delay)
+                continue
+            if (
+                verdict.kind is Kind.UNAUTHORIZED
+                and authenticator is not None
+                and not reauthenticated
+                and authenticator.invalidate(f"HTTP 401 from {redact_url(url)}", generation)
+            ):
+                reauthenticated = True
+                stats.add(reauthentications=1)
+                log.info(
+                    "%s %s answered 401; re-authenticating (%s) and trying once more",
+                    method,
+                    redact_url(url),
+                    authenticator.mode,
+                )
+                continue
+            return Exchange(verdict, response, reauthenticated)
+
+    def _attempt(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        data: bytes | dict[str, str] | None,
+        expect: Expect,
+        stats: RequestStats,
+    ) -> tuple[Verdict, requests.Response | None]:
+        stats.add(requests=1)
+        try:
+            response = self.session().request(
+                method,
+                url,
+                data=data,
+                headers=headers,
+                timeout=self.timeout,
+                verify=self.verify,
+                allow_redirects=False,
+            )
+            body = response.content  # read it all here: cut-off bodies raise now, not later
+        except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as exc:
+            return classify_exception(exc, self.timeout), None
+        stats.add(bytes_received=len(body))
+        return classify_response(response.status_code, response.headers, body, expect), response
+
+    def _backoff(self, retry_number: int, verdict: Verdict) -> float:
+        with self._rng_lock:
+            return backoff_delay(
+                retry_number,
+                initial=self.retry.initial_backoff_seconds,
+                maximum=self.retry.max_backoff_seconds,
+                retry_after=verdict.retry_after,
+                rng=self._rng,
+            )
+
+    def close(self) -> None:
+        with self._sessions_lock:
+            sessions, self._sessions = self._sessions, []
+            self._closed = True
+        for session in sessions:
+            session.close()
+
+
+def _exhausted(method: str, url: str, attempts: int, verdict: Verdict) -> RetriesExhausted:
+    return RetriesExhausted(
+        f"{method} {redact_url(url)} failed {attempts} times in a row "
+        f"(retry.max_attempts = {attempts}); last failure: {verdict.reason}",
+        status=verdict.status,
+        url=url,
+        server_message=verdict.server_message,
+        instance=verdict.instance,
+    )
+
+
+class ApiClient:
+    """The Operate API as paging and hydration see it. One per run, shared by all threads."""
+
+    def __init__(
+        self,
+        source: SourceSpec,
+        *,
+        authenticator: Authenticator | None = None,
+        logger: logging.Logger | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        transport: Transport | None = None,
+    ) -> None:
+        from exporter.auth import build_authenticator  # auth imports Transport from here
+
+        self.source = source
+        self.base_url = source.base_url.rstrip("/")
+        self.log = logger or log
+        self.transport = transport or Transport(source, sleep=sleep, rng=rng)
+        self.authenticator = authenticator or build_authenticator(source, self.transport)
+
+    def __repr__(self) -> str:
+        return (
+            f"ApiClient(base_url={redact_url(self.base_url)!r}, auth={self.authenticator.mode!r})"
+        )
+
+    def authenticate(self) -> None:
+        """Obtain the credential now (token or login), so bad credentials fail before paging."""
+        self.authenticator.prepare()
+
+    def post_json(
+        self, path: str, body: dict[str, Any], *, stats: RequestStats | None = None
+    ) -> Any:
+        data = orjson.dumps(body)
+        return self._call("POST", path, Expect.JSON, data, dict(_JSON_HEADERS), stats)
+
+    def get_json(self, path: str, *, stats: RequestStats | None = None) -> Any:
+        return self._call("GET", path, Expect.JSON, None, {"Accept": "application/json"}, stats)
+
+    def get_text(self, path: str, *, stats: RequestStats | None = None) -> str:
+        result: str = self._call("GET", path, Expect.TEXT, None, dict(_XML_ACCEPT), stats)
+        return result
+
+    def close(self) -> None:
+        """Log out (cookie mode) and close every session. Safe to call twice."""
+        try:
+            self.authenticator.close()
+        finally:
+            self.transport.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        expect: Expect,
+        data: bytes | None,
+        headers: dict[str, str],
+        stats: RequestStats | None,
+    ) -> Any:
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        exchange = self.transport.execute(
+            method,
+            url,
+            expect=expect,
+            data=data,
+            headers=headers,
+            stats=stats,
+            authenticator=self.authenticator,
+        )
+        verdict = exchange.verdict
+        if verdict.kind is Kind.OK:
+            return verdict.value
+        from exporter.auth import scrub
+
+        secrets = self.authenticator.secret_values()
+        server = scrub(verdict.server_message, secrets)
+        where = f"{method} {redact_url(url)}"
+        if verdict.kind is Kind.UNAUTHORIZED:
+            again = " even after re-authenticating" if exchange.reauthenticated else ""
+            reason = f": {server}" if server else ""
+            raise AuthError(
+                f"{self.authenticator.mode} authentication: the API rejected the credentials "
+                f"for {where} (HTTP 401{again}){reason}"
+            )
+        hint = ""
+        if verdict.reason.startswith("TLS error"):
+            hint = (
+                " (point source.tls.ca_bundle at the PEM file of the CA that signed the server's "
+                "certificate, or set source.tls.verify: false for a throw-away test cluster)"
+            )
+        raise ApiError(
+            f"{where} failed: {verdict.reason}{hint}",
+            status=verdict.status,
+            url=url,
+            server_message=server,
+            instance=scrub(verdict.instance, secrets),
+        )
