@@ -1,0 +1,267 @@
+"""The three scenarios of issue 7: fast server, big export, slow server.
+
+Each scenario starts its own simulator process, establishes the true record counts, runs its
+clients ``runs`` times in interleaved rounds (so drift on a shared machine hits all clients alike)
+and returns table rows with medians, ratios and PASS/FAIL against the targets.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clients import establish_truth, export_spec, run_dlt, run_export, run_limit
+from harness import Figure, Sample, SimulatorProcess
+
+from exporter.endpoints import ENDPOINT_NAMES, get_endpoint
+
+FLOWNODES = "flownode-instances"
+PAGE_SIZE = 1000
+SEED = 7
+
+
+@dataclass(frozen=True)
+class Config:
+    runs: int
+    work: Path
+    fast_scale: int
+    big_scale: int
+    big_baseline_records: int
+    slow_scale: int
+    slow_latency_ms: int
+    dlt_python: str | None  # None = skip the dlt peer
+    quick: bool
+
+
+@dataclass
+class Row:
+    scenario: str
+    client: str
+    figure: Figure
+    ratio: str = ""
+    target: str = ""
+    verdict: str = ""  # PASS / FAIL / "" (informational)
+
+
+@dataclass
+class ScenarioResult:
+    name: str
+    description: str
+    rows: list[Row] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def _rounds(
+    cfg: Config, scenario: str, clients: dict[str, Callable[[], Sample]]
+) -> dict[str, Figure]:
+    samples: dict[str, list[Sample]] = defaultdict(list)
+    for run in range(1, cfg.runs + 1):
+        for name, measure in clients.items():
+            sample = measure()
+            samples[name].append(sample)
+            _log(
+                f"  {scenario} / {name} run {run}/{cfg.runs}: {sample.records} records, "
+                f"{sample.wall_s:.2f} s wall, {sample.cpu_s:.2f} s CPU, {sample.peak_rss_mb:.0f} MB"
+            )
+    return {name: Figure.of(found) for name, found in samples.items()}
+
+
+def fast_server(cfg: Config) -> ScenarioResult:
+    endpoint = get_endpoint(FLOWNODES)
+    work = cfg.work / "fast"
+    work.mkdir(parents=True, exist_ok=True)
+    result = ScenarioResult(
+        "fast server",
+        f"{FLOWNODES}, simulator scale {cfg.fast_scale}, page size {PAGE_SIZE}, no added latency",
+    )
+    with SimulatorProcess(
+        scale=cfg.fast_scale, seed=SEED, latency_ms=0, log_path=work / "simulator.log"
+    ) as sim:
+        _log(f"fast server: simulator at {sim.base_url}; counting records ...")
+        expected = establish_truth(sim, endpoint.path, PAGE_SIZE)
+        _log(f"fast server: {expected} records")
+
+        def export(fmt: str) -> Sample:
+            spec = export_spec(
+                sim.base_url,
+                [{"endpoint": FLOWNODES, "page_size": PAGE_SIZE}],
+                fmt=fmt,
+                out_dir=work / f"out-{fmt}",
+            )
+            return run_export(spec, {FLOWNODES: expected}, work, f"export-{fmt}")
+
+        clients: dict[str, Callable[[], Sample]] = {
+            "limit": lambda: run_limit(sim, endpoint.path, PAGE_SIZE, expected, work),
+        }
+        if cfg.dlt_python:
+            python = cfg.dlt_python
+            clients["dlt rest_api -> parquet"] = lambda: run_dlt(
+                sim, endpoint.path, PAGE_SIZE, expected, work, python
+            )
+        clients["operate-export parquet"] = lambda: export("parquet")
+        clients["operate-export jsonl"] = lambda: export("jsonl")
+        figures = _rounds(cfg, "fast", clients)
+
+    limit = figures["limit"]
+    result.rows.append(Row(result.name, "limit", limit, "1.00x", "(reference)"))
+    dlt = figures.get("dlt rest_api -> parquet")
+    if dlt:
+        result.rows.append(
+            Row(result.name, "dlt rest_api -> parquet", dlt, f"{dlt.wall_s / limit.wall_s:.2f}x")
+        )
+    for client, bound in (("operate-export parquet", 1.5), ("operate-export jsonl", 1.3)):
+        fig = figures[client]
+        ratio = fig.wall_s / limit.wall_s
+        result.rows.append(
+            Row(
+                result.name, client, fig, f"{ratio:.2f}x wall",
+                f"<= {bound}x limit wall", _verdict(ratio <= bound),
+            )
+        )  # fmt: skip
+    if dlt:
+        parquet = figures["operate-export parquet"]
+        speedup = parquet.records_per_s / dlt.records_per_s
+        result.rows.append(
+            Row(
+                result.name, "parquet vs dlt", parquet, f"{speedup:.1f}x rec/s",
+                ">= 8x dlt rec/s", _verdict(speedup >= 8),
+            )
+        )  # fmt: skip
+    result.commands = [
+        f"python -m exporter simulate --port 0 --scale {cfg.fast_scale} --seed {SEED} "
+        "--latency-ms 0",
+        f"python bench/limit_client.py $BASE_URL {endpoint.path} {PAGE_SIZE}",
+        f"python bench/dlt_peer.py $BASE_URL {endpoint.path} {PAGE_SIZE} $OUT",
+        "python -m exporter run fast-parquet.yaml   # exports: [{endpoint: flownode-instances, "
+        "page_size: 1000}], output.format: parquet",
+        "python -m exporter run fast-jsonl.yaml     # the same with output.format: jsonl",
+    ]
+    return result
+
+
+def big_export(cfg: Config) -> ScenarioResult:
+    endpoint = get_endpoint(FLOWNODES)
+    work = cfg.work / "big"
+    work.mkdir(parents=True, exist_ok=True)
+    result = ScenarioResult(
+        "big export",
+        f"{FLOWNODES}, simulator scale {cfg.big_scale}, page size {PAGE_SIZE}, Parquet; "
+        f"baseline: the same export with max_records {cfg.big_baseline_records}",
+    )
+    with SimulatorProcess(
+        scale=cfg.big_scale, seed=SEED, latency_ms=0, log_path=work / "simulator.log"
+    ) as sim:
+        _log(f"big export: simulator at {sim.base_url}; counting records ...")
+        expected = establish_truth(sim, endpoint.path, PAGE_SIZE)
+        baseline = min(expected, cfg.big_baseline_records)
+        _log(f"big export: {expected} records (baseline {baseline})")
+
+        def export(max_records: int | None, label: str, count: int) -> Sample:
+            item: dict[str, object] = {"endpoint": FLOWNODES, "page_size": PAGE_SIZE}
+            if max_records is not None:
+                item["max_records"] = max_records
+            spec = export_spec(sim.base_url, [item], fmt="parquet", out_dir=work / f"out-{label}")
+            return run_export(spec, {FLOWNODES: count}, work, label)
+
+        figures = _rounds(
+            cfg,
+            "big",
+            {
+                f"parquet {baseline} records": lambda: export(baseline, "baseline", baseline),
+                f"parquet {expected} records": lambda: export(None, "full", expected),
+            },
+        )
+    base_fig = figures[f"parquet {baseline} records"]
+    full_fig = figures[f"parquet {expected} records"]
+    growth = full_fig.peak_rss_mb / base_fig.peak_rss_mb
+    base_label = f"operate-export parquet {baseline}"
+    result.rows.append(Row(result.name, base_label, base_fig, "1.00x RSS"))
+    result.rows.append(
+        Row(
+            result.name, f"operate-export parquet {expected}", full_fig,
+            f"{growth:.2f}x RSS", "RSS < 250 MB, <= 1.15x baseline",
+            _verdict(full_fig.peak_rss_mb < 250 and growth <= 1.15 and expected >= 1_000_000),
+        )
+    )  # fmt: skip
+    result.commands = [
+        f"python -m exporter simulate --port 0 --scale {cfg.big_scale} --seed {SEED} "
+        "--latency-ms 0",
+        "python -m exporter run big-full.yaml       # flownode-instances, parquet",
+        f"python -m exporter run big-baseline.yaml   # the same with max_records: "
+        f"{cfg.big_baseline_records}",
+    ]
+    return result
+
+
+def slow_server(cfg: Config) -> ScenarioResult:
+    work = cfg.work / "slow"
+    work.mkdir(parents=True, exist_ok=True)
+    result = ScenarioResult(
+        "slow server",
+        f"all {len(ENDPOINT_NAMES)} endpoints, simulator scale {cfg.slow_scale}, "
+        f"{cfg.slow_latency_ms} ms added latency per request, Parquet",
+    )
+    with SimulatorProcess(
+        scale=cfg.slow_scale,
+        seed=SEED,
+        latency_ms=cfg.slow_latency_ms,
+        log_path=work / "simulator.log",
+    ) as sim:
+        _log(f"slow server: simulator at {sim.base_url}; counting records ...")
+        expected = {
+            name: establish_truth(sim, get_endpoint(name).path, PAGE_SIZE)
+            for name in ENDPOINT_NAMES
+        }
+        _log(f"slow server: {expected}")
+        exports = [{"endpoint": name} for name in ENDPOINT_NAMES]
+
+        def export(concurrency: int | None, label: str) -> Sample:
+            spec = export_spec(
+                sim.base_url, exports, fmt="parquet", out_dir=work / f"out-{label}",
+                concurrency=concurrency,
+            )  # fmt: skip
+            return run_export(spec, expected, work, label)
+
+        figures = _rounds(
+            cfg,
+            "slow",
+            {
+                "concurrency 1": lambda: export(1, "sequential"),
+                "concurrency default": lambda: export(None, "default"),
+            },
+        )
+    sequential = figures["concurrency 1"]
+    default = figures["concurrency default"]
+    ratio = default.wall_s / sequential.wall_s
+    result.rows.append(Row(result.name, "operate-export concurrency: 1", sequential, "1.00x"))
+    result.rows.append(
+        Row(
+            result.name, "operate-export default concurrency", default, f"{ratio:.2f}x wall",
+            "<= 0.35x sequential", _verdict(ratio <= 0.35),
+        )
+    )  # fmt: skip
+    result.commands = [
+        f"python -m exporter simulate --port 0 --scale {cfg.slow_scale} --seed {SEED} "
+        f"--latency-ms {cfg.slow_latency_ms}",
+        "python -m exporter run slow-sequential.yaml   # all eight endpoints, concurrency: 1",
+        "python -m exporter run slow-default.yaml      # the same without concurrency (default)",
+    ]
+    return result
+
+
+SCENARIOS: dict[str, Callable[[Config], ScenarioResult]] = {
+    "fast": fast_server,
+    "big": big_export,
+    "slow": slow_server,
+}
