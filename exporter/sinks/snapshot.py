@@ -1,0 +1,631 @@
+"""Snapshot lifecycle: layout, part rotation, atomic publish, checkpoint, manifest, resume.
+
+Layout (one directory per run of one export)::
+
+    <output.path>/<export name>/snapshot=20261127T221500Z/
+        part-00000.parquet        durable parts (.jsonl / .jsonl.gz for JSONL)
+        .part-00001.parquet.tmp   the part being written (never a non-temp partial file)
+        _checkpoint.json          after each durable part: parts, record count, cursor, digest
+        _INCOMPLETE               present from the start until the commit; says why on failure
+        _manifest.json            written LAST: the snapshot is complete exactly when it exists
+
+Every file appears only through a rename from a temp name; on the local filesystem parts are
+fsync'd before the rename and the directory after it. Two snapshots started in the same second
+get ``-001``, ``-002``... suffixes (the directory is claimed with an exclusive mkdir locally).
+
+Parts rotate at page boundaries, because the cursor (what the paginator sends next) only exists
+per page: a part is closed before a page that would take it past ``rows_per_file`` and as soon as
+it reaches ``rows_per_file``. So a part holds at most ``rows_per_file`` rows, unless a single page
+is larger. The checkpoint stores the cursor of the last page inside durable parts; on resume the
+runner re-fetches from there, so the finished snapshot equals an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+from exporter.endpoints import Endpoint
+from exporter.errors import OutputError
+from exporter.sinks.arrow_schema import schema_to_json
+from exporter.sinks.convert import RecordConverter
+from exporter.sinks.fs import OutputLocation, resolve_output
+from exporter.sinks.jsonl import JSONL_COMPRESSIONS, JsonlPartWriter
+from exporter.sinks.parquet import PARQUET_COMPRESSIONS, ParquetPartWriter
+from exporter.sinks.parts import HashingStream, PartInfo, PartWriter
+from exporter.spec import ExportSpec, OutputSpec
+
+MANIFEST_NAME = "_manifest.json"
+CHECKPOINT_NAME = "_checkpoint.json"
+INCOMPLETE_NAME = "_INCOMPLETE"
+SNAPSHOT_PREFIX = "snapshot="
+MANIFEST_VERSION = 1
+CHECKPOINT_VERSION = 1
+
+_SNAPSHOT_RE = re.compile(r"^snapshot=(\d{8}T\d{6}Z)(?:-(\d{3,}))?$")
+_PART_RE = re.compile(r"^part-(\d{5,})\.(parquet|jsonl|jsonl\.gz)$")
+_JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+
+
+@dataclass(frozen=True)
+class SnapshotContext:
+    """Everything the sink needs to know about one export of one job."""
+
+    export: ExportSpec
+    endpoint: Endpoint
+    output: OutputSpec
+    job_digest: str
+    api_version: str = "v1"
+    tool_version: str = ""
+
+
+def _plain(value: Any) -> Any:
+    """Mappings/tuples (the frozen spec) -> dicts/lists, so orjson and digests see plain JSON."""
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def export_identity(ctx: SnapshotContext) -> dict[str, Any]:
+    """What must not change between a checkpoint and its resume (else the data would mix)."""
+    export = ctx.export
+    return {
+        "endpoint": ctx.endpoint.name,
+        "api_version": ctx.api_version,
+        "filter": _plain(export.filter),
+        "sort": [s.to_api() for s in export.sort],
+        "max_records": export.max_records,
+        "hydrate": export.hydrate,
+        "include_xml": export.include_xml,
+        "include_evaluation_details": export.include_evaluation_details,
+        "format": ctx.output.format,
+        "compression": ctx.output.effective_compression,
+    }
+
+
+def export_digest(ctx: SnapshotContext) -> str:
+    canonical = orjson.dumps(export_identity(ctx), option=orjson.OPT_SORT_KEYS)
+    return "sha256:" + hashlib.sha256(canonical).hexdigest()
+
+
+def part_extension(output: OutputSpec) -> str:
+    if output.format == "parquet":
+        return ".parquet"
+    return ".jsonl.gz" if output.effective_compression == "gzip" else ".jsonl"
+
+
+def part_name(index: int, output: OutputSpec) -> str:
+    return f"part-{index:05d}{part_extension(output)}"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def snapshot_sort_key(name: str) -> tuple[str, int] | None:
+    """Order of snapshot directory names (timestamp, same-second sequence); None if not one."""
+    match = _SNAPSHOT_RE.match(name)
+    if match is None:
+        return None
+    return match.group(1), int(match.group(2) or 0)
+
+
+@dataclass
+class Manifest:
+    """The content of ``_manifest.json``; also the source of the CLI's final summary."""
+
+    tool_version: str
+    export: str
+    endpoint: str
+    api_version: str
+    spec_digest: str
+    export_digest: str
+    filter: dict[str, Any]
+    sort: list[dict[str, str]]
+    options: dict[str, Any]
+    format: str
+    compression: str
+    started_at: str
+    finished_at: str
+    seconds: float
+    records: int
+    files: list[PartInfo]
+    extra: dict[str, Any]
+    snapshot: str
+    location: str
+    schema: list[dict[str, Any]] | None = None
+    resumed_at: list[str] = field(default_factory=list)
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.bytes for f in self.files)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "manifest_version": MANIFEST_VERSION,
+            "tool": "operate-export",
+            "tool_version": self.tool_version,
+            "export": self.export,
+            "endpoint": self.endpoint,
+            "api_version": self.api_version,
+            "spec_digest": self.spec_digest,
+            "export_digest": self.export_digest,
+            "filter": self.filter,
+            "sort": self.sort,
+            "options": self.options,
+            "format": self.format,
+            "compression": self.compression,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "resumed_at": self.resumed_at,
+            "seconds": self.seconds,
+            "records": self.records,
+            "bytes": self.bytes,
+            "files": [f.to_dict() for f in self.files],
+            "extra": self.extra,
+            "snapshot": self.snapshot,
+            "location": self.location,
+        }
+        if self.schema is not None:
+            data["schema"] = self.schema
+        return data
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.to_dict(), option=_JSON_OPTIONS) + b"\n"
+
+
+class _Storage:
+    """Small filesystem operations with local durability where the filesystem allows it."""
+
+    def __init__(self, location: OutputLocation) -> None:
+        self.loc = location
+        self.fs: pafs.FileSystem = location.filesystem
+
+    def fsync_file(self, path: str) -> None:
+        if self.loc.local:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def fsync_dir(self, path: str) -> None:
+        if self.loc.local:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                return
+            try:
+                os.fsync(fd)
+            except OSError:
+                pass  # some filesystems refuse fsync on directories; rename is still atomic
+            finally:
+                os.close(fd)
+
+    def publish(self, temp: str, final: str, directory: str) -> None:
+        """Make ``temp`` durable, then visible under ``final`` in one rename."""
+        self.fsync_file(temp)
+        self.fs.move(temp, final)
+        self.fsync_dir(directory)
+
+    def write_atomic(self, directory: str, name: str, data: bytes) -> None:
+        temp = f"{directory}/.{name}.tmp"
+        with self.fs.open_output_stream(temp) as out:
+            out.write(data)
+        self.publish(temp, f"{directory}/{name}", directory)
+
+    def read(self, path: str) -> bytes | None:
+        if self.info(path).type == pafs.FileType.NotFound:
+            return None
+        with self.fs.open_input_stream(path) as stream:
+            return stream.read()
+
+    def info(self, path: str) -> pafs.FileInfo:
+        return self.fs.get_file_info(path)
+
+    def listdir(self, path: str) -> list[pafs.FileInfo]:
+        selector = pafs.FileSelector(path, allow_not_found=True, recursive=False)
+        return self.fs.get_file_info(selector)
+
+    def delete(self, path: str) -> None:
+        if self.info(path).type != pafs.FileType.NotFound:
+            self.fs.delete_file(path)
+
+    def claim_dir(self, path: str) -> bool:
+        """Create ``path``; False if it already exists (exclusive on the local filesystem)."""
+        if self.loc.local:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                return False
+            return True
+        # Object stores have no exclusive create: check-then-create (documented limitation).
+        if self.info(path).type != pafs.FileType.NotFound:
+            return False
+        self.fs.create_dir(path, recursive=True)
+        return True
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SnapshotWriter:
+    """Writes one snapshot: pages in, durable parts + checkpoints, then commit or abort."""
+
+    def __init__(
+        self,
+        ctx: SnapshotContext,
+        storage: _Storage,
+        directory: str,
+        started_at: datetime,
+        *,
+        parts: list[PartInfo] | None = None,
+        records: int = 0,
+        cursor: Any = None,
+        resumed_at: list[str] | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        output = ctx.output
+        if output.format not in ("parquet", "jsonl"):
+            raise OutputError(
+                f"export {ctx.export.name!r}: unknown output format {output.format!r}"
+            )
+        allowed = PARQUET_COMPRESSIONS if output.format == "parquet" else JSONL_COMPRESSIONS
+        if output.effective_compression not in allowed:
+            raise OutputError(
+                f"export {ctx.export.name!r}: compression {output.effective_compression!r} is not "
+                f"available for {output.format}; use one of {', '.join(allowed)}"
+            )
+        self.ctx = ctx
+        self._storage = storage
+        self.directory = directory
+        self.started_at = started_at
+        self._clock = clock
+        self._t0 = time.monotonic()
+        self._parts: list[PartInfo] = list(parts or [])
+        self._records = records
+        self._durable_records = records
+        self._cursor = cursor
+        self._resume_cursor = cursor
+        self._resumed_at = list(resumed_at or [])
+        self._part: PartWriter | None = None
+        self._part_temp: str | None = None
+        self._state = "open"
+        self._digest = export_digest(ctx)
+        self._converter = (
+            RecordConverter(ctx.endpoint, ctx.export) if output.format == "parquet" else None
+        )
+
+    # -- public surface --------------------------------------------------------------------
+    @property
+    def location(self) -> str:
+        return self._storage.loc.display(self.directory)
+
+    @property
+    def resume_cursor(self) -> Any:
+        return self._resume_cursor
+
+    @property
+    def records_written(self) -> int:
+        return self._records
+
+    @property
+    def parts(self) -> list[PartInfo]:
+        return list(self._parts)
+
+    def write_page(self, records: list[dict[str, Any]], cursor: Any) -> None:
+        self._require_open("write a page")
+        limit = max(1, self.ctx.output.rows_per_file)
+        if records:
+            batch = self._converter.convert(records) if self._converter is not None else None
+            if self._part is not None and self._part.rows + len(records) > limit:
+                self._close_part()
+            if self._part is None:
+                self._open_part()
+            assert self._part is not None
+            with self._io("write a part"):
+                self._part.write(records, batch)
+            self._records += len(records)
+        self._cursor = cursor
+        if self._part is not None and self._part.rows >= limit:
+            self._close_part()
+
+    def commit(self, extra: dict[str, Any]) -> Manifest:
+        self._require_open("commit")
+        if self._part is None and not self._parts:
+            self._open_part()  # an empty export still gets one (empty) part with the schema
+        if self._part is not None:
+            self._close_part()
+        finished = self._clock()
+        manifest = Manifest(
+            tool_version=self.ctx.tool_version,
+            export=self.ctx.export.name,
+            endpoint=self.ctx.endpoint.name,
+            api_version=self.ctx.api_version,
+            spec_digest=self.ctx.job_digest,
+            export_digest=self._digest,
+            filter=_plain(self.ctx.export.filter),
+            sort=[s.to_api() for s in self.ctx.export.sort],
+            options={
+                "hydrate": self.ctx.export.hydrate,
+                "include_xml": self.ctx.export.include_xml,
+                "include_evaluation_details": self.ctx.export.include_evaluation_details,
+                "max_records": self.ctx.export.max_records,
+                "page_size": self.ctx.export.page_size,
+                "rows_per_file": self.ctx.output.rows_per_file,
+                "row_group_size": self.ctx.output.row_group_size,
+            },
+            format=self.ctx.output.format,
+            compression=self.ctx.output.effective_compression,
+            started_at=_iso(self.started_at),
+            finished_at=_iso(finished),
+            resumed_at=list(self._resumed_at),
+            seconds=round(time.monotonic() - self._t0, 3),
+            records=self._records,
+            files=list(self._parts),
+            extra=_plain(dict(extra)),
+            snapshot=self.directory.rsplit("/", 1)[-1],
+            location=self.location,
+            schema=schema_to_json(self._converter.schema) if self._converter else None,
+        )
+        with self._io("publish the manifest"):
+            # Checkpoint and marker go first, the manifest last: its presence alone says
+            # "complete", so a crash in between leaves a snapshot that is simply incomplete.
+            self._storage.delete(self._path(CHECKPOINT_NAME))
+            self._storage.delete(self._path(INCOMPLETE_NAME))
+            self._storage.write_atomic(self.directory, MANIFEST_NAME, manifest.to_json())
+        self._state = "committed"
+        return manifest
+
+    def abort(self, reason: str) -> None:
+        """Discard the open part, mark the snapshot incomplete, keep the checkpoint."""
+        if self._state != "open":
+            return
+        self._state = "aborted"
+        part, temp = self._part, self._part_temp
+        self._part = self._part_temp = None
+        # Best effort: this runs on an error path and must not hide the original error.
+        with contextlib.suppress(OSError, pa.ArrowException):
+            if part is not None:
+                part.discard()
+        with contextlib.suppress(OSError, pa.ArrowException):
+            if temp is not None:
+                self._storage.delete(temp)
+        with contextlib.suppress(OSError, pa.ArrowException):
+            self._write_marker("failed", reason)
+
+    # -- internals -------------------------------------------------------------------------
+    def _path(self, name: str) -> str:
+        return f"{self.directory}/{name}"
+
+    def _require_open(self, action: str) -> None:
+        if self._state != "open":
+            raise OutputError(
+                f"export {self.ctx.export.name!r}: cannot {action}, the snapshot is {self._state}"
+            )
+
+    def _io(self, action: str) -> _IoGuard:
+        return _IoGuard(self, action)
+
+    def _open_part(self) -> None:
+        name = part_name(len(self._parts), self.ctx.output)
+        temp = self._path(f".{name}.tmp")
+        with self._io("open a part"):
+            stream = HashingStream(self._storage.fs.open_output_stream(temp))
+            self._part_temp = temp
+            if self._converter is not None:
+                self._part = ParquetPartWriter(
+                    stream,
+                    self._converter.schema,
+                    self.ctx.output.effective_compression,
+                    self.ctx.output.row_group_size,
+                )
+            else:
+                self._part = JsonlPartWriter(stream, self.ctx.output.effective_compression)
+
+    def _close_part(self) -> None:
+        part, temp = self._part, self._part_temp
+        assert part is not None and temp is not None
+        name = part_name(len(self._parts), self.ctx.output)
+        with self._io("finish a part"):
+            size, sha = part.close()
+            self._storage.publish(temp, self._path(name), self.directory)
+        self._part = self._part_temp = None
+        self._parts.append(PartInfo(name, part.rows, size, sha))
+        self._durable_records = sum(p.rows for p in self._parts)
+        self._write_checkpoint()
+
+    def _write_checkpoint(self) -> None:
+        data = {
+            "checkpoint_version": CHECKPOINT_VERSION,
+            "export": self.ctx.export.name,
+            "endpoint": self.ctx.endpoint.name,
+            "export_digest": self._digest,
+            "identity": export_identity(self.ctx),
+            "started_at": _iso(self.started_at),
+            "resumed_at": self._resumed_at,
+            "updated_at": _iso(self._clock()),
+            "parts": [p.to_dict() for p in self._parts],
+            "records": self._durable_records,
+            "cursor": self._cursor,
+        }
+        with self._io("write the checkpoint"):
+            self._storage.write_atomic(
+                self.directory, CHECKPOINT_NAME, orjson.dumps(data, option=_JSON_OPTIONS)
+            )
+
+    def _write_marker(self, status: str, reason: str) -> None:
+        data = {
+            "status": status,
+            "reason": reason,
+            "export": self.ctx.export.name,
+            "started_at": _iso(self.started_at),
+            "updated_at": _iso(self._clock()),
+            "durable_parts": len(self._parts),
+            "durable_records": self._durable_records,
+            "note": "This snapshot is incomplete and must not be used. Run the job again with "
+            "--resume to continue it from its last checkpoint.",
+        }
+        self._storage.write_atomic(
+            self.directory, INCOMPLETE_NAME, orjson.dumps(data, option=_JSON_OPTIONS) + b"\n"
+        )
+
+
+class _IoGuard:
+    """Turns filesystem errors into OutputError naming the export and the step."""
+
+    def __init__(self, writer: SnapshotWriter, action: str) -> None:
+        self.writer = writer
+        self.action = action
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> bool:
+        if exc is not None and isinstance(exc, OSError):
+            raise OutputError(
+                f"export {self.writer.ctx.export.name!r}: could not {self.action} in "
+                f"{self.writer.location}: {exc}"
+            ) from exc
+        return False
+
+
+def open_snapshot(
+    ctx: SnapshotContext,
+    resume: bool = False,
+    now: datetime | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+) -> SnapshotWriter:
+    """Start a fresh snapshot, or with ``resume`` continue the newest incomplete one."""
+    location = resolve_output(ctx.output.path)
+    storage = _Storage(location)
+    moment = (now or _utcnow()).astimezone(UTC)
+    tick = clock or _utcnow
+    export_dir = location.join(ctx.export.name)
+    try:
+        if resume:
+            found = _find_resumable(storage, export_dir)
+            if found is not None:
+                return _resume(ctx, storage, found, moment, tick)
+        return _fresh(ctx, storage, export_dir, moment, tick)
+    except OSError as exc:
+        raise OutputError(
+            f"export {ctx.export.name!r}: cannot prepare a snapshot in "
+            f"{location.display(export_dir)}: {exc}"
+        ) from exc
+
+
+def _fresh(
+    ctx: SnapshotContext,
+    storage: _Storage,
+    export_dir: str,
+    moment: datetime,
+    clock: Callable[[], datetime],
+) -> SnapshotWriter:
+    stamp = moment.strftime("%Y%m%dT%H%M%SZ")
+    sequence = 0
+    while True:
+        suffix = f"-{sequence:03d}" if sequence else ""
+        directory = f"{export_dir}/{SNAPSHOT_PREFIX}{stamp}{suffix}"
+        if storage.claim_dir(directory):
+            break
+        sequence += 1
+    writer = SnapshotWriter(ctx, storage, directory, moment, clock=clock)
+    writer._write_marker("in progress", "the export is running (or was killed)")
+    return writer
+
+
+def _find_resumable(storage: _Storage, export_dir: str) -> str | None:
+    """The newest snapshot with a checkpoint and no manifest, newer than any complete one."""
+    named = []
+    for info in storage.listdir(export_dir):
+        key = snapshot_sort_key(info.base_name)
+        if key is not None and info.type == pafs.FileType.Directory:
+            named.append((key, info.path))
+    for _, path in sorted(named, reverse=True):
+        if storage.info(f"{path}/{MANIFEST_NAME}").type != pafs.FileType.NotFound:
+            return None  # a complete snapshot is newer than any incomplete one left below it
+        if storage.info(f"{path}/{CHECKPOINT_NAME}").type != pafs.FileType.NotFound:
+            return path
+    return None
+
+
+def _resume(
+    ctx: SnapshotContext,
+    storage: _Storage,
+    directory: str,
+    moment: datetime,
+    clock: Callable[[], datetime],
+) -> SnapshotWriter:
+    shown = storage.loc.display(directory)
+    name = ctx.export.name
+    raw = storage.read(f"{directory}/{CHECKPOINT_NAME}")
+    try:
+        checkpoint = orjson.loads(raw or b"")
+        parts = [PartInfo.from_dict(p) for p in checkpoint["parts"]]
+        records = int(checkpoint["records"])
+        digest = str(checkpoint["export_digest"])
+        started_at = datetime.fromisoformat(str(checkpoint["started_at"]).replace("Z", "+00:00"))
+        resumed_at = [str(x) for x in checkpoint.get("resumed_at", [])]
+        cursor = checkpoint["cursor"]
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise OutputError(
+            f"export {name!r}: the checkpoint of {shown} is unreadable ({type(exc).__name__}); "
+            "delete that snapshot directory or run without --resume"
+        ) from None
+    expected = export_digest(ctx)
+    if digest != expected:
+        raise OutputError(
+            f"export {name!r}: cannot resume {shown}: it was written with a different "
+            "endpoint/filter/sort/options/format (export digest differs); run without --resume "
+            "to start a fresh snapshot"
+        )
+    if records != sum(p.rows for p in parts):
+        raise OutputError(f"export {name!r}: the checkpoint of {shown} is inconsistent")
+    durable = {p.name: p for p in parts}
+    for info in storage.listdir(directory):
+        base = info.base_name
+        if base.endswith(".tmp") or (_PART_RE.match(base) and base not in durable):
+            storage.delete(info.path)  # written after the last checkpoint: re-fetched on resume
+    for part in parts:
+        info = storage.info(f"{directory}/{part.name}")
+        if info.type == pafs.FileType.NotFound or info.size != part.bytes:
+            raise OutputError(
+                f"export {name!r}: cannot resume {shown}: part {part.name} is missing or has "
+                "a different size than its checkpoint says"
+            )
+    resumed_at.append(_iso(moment))
+    writer = SnapshotWriter(
+        ctx,
+        storage,
+        directory,
+        started_at,
+        parts=parts,
+        records=records,
+        cursor=cursor,
+        resumed_at=resumed_at,
+        clock=clock,
+    )
+    writer._write_marker("in progress", "resumed (or killed again)")
+    return writer
