@@ -1,0 +1,60 @@
+"""Every shipped config validates, and each one shows what it is meant to show."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from exporter.endpoints import REGISTRY
+from exporter.errors import SpecError
+from exporter.spec import load_spec
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+SECRETS = {"OPERATE_CLIENT_ID": "id", "OPERATE_CLIENT_SECRET": "secret", "OPERATE_PASSWORD": "pw"}
+
+
+def test_there_is_a_config_per_auth_mode_and_a_demo() -> None:
+    names = {p.name for p in CONFIGS.glob("*.yaml")}
+    assert {"saas.yaml", "identity.yaml", "cookie.yaml", "basic.yaml", "demo.yaml"} <= names
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_config_validates(path: Path) -> None:
+    spec = load_spec(path, env=SECRETS)
+    assert spec.exports
+    assert path.read_text(encoding="utf-8").lstrip().startswith("#"), "configs are commented"
+
+
+@pytest.mark.parametrize("mode", ["saas", "identity", "cookie", "basic"])
+def test_auth_example_uses_its_mode(mode: str) -> None:
+    assert load_spec(CONFIGS / f"{mode}.yaml", env=SECRETS).source.auth.mode == mode
+
+
+@pytest.mark.parametrize("mode", ["saas", "identity", "cookie", "basic"])
+def test_auth_example_secrets_come_only_from_the_environment(mode: str) -> None:
+    with pytest.raises(SpecError) as info:
+        load_spec(CONFIGS / f"{mode}.yaml", env={})
+    assert all("is not set" in p.message for p in info.value.problems)
+    assert {p.path.rsplit(".", 1)[-1] for p in info.value.problems} & {"client_secret", "password"}
+
+
+def test_demo_covers_every_endpoint_and_the_promised_options() -> None:
+    spec = load_spec(CONFIGS / "demo.yaml", env={})
+    assert spec.source.auth.mode == "none"
+    assert spec.source.base_url == "http://127.0.0.1:8080"
+    assert spec.output.format == "parquet"
+    assert spec.output.path == "./demo-output"
+    assert {e.endpoint for e in spec.exports} == set(REGISTRY["v1"])
+    by_endpoint = {e.endpoint: e for e in spec.exports}
+    assert by_endpoint["process-definitions"].include_xml
+    assert by_endpoint["decision-instances"].include_evaluation_details
+    assert any(e.endpoint == "variables" for e in spec.exports)
+    filtered = [e for e in spec.exports if e.endpoint == "process-instances" and e.filter]
+    assert filtered and any(s.field == "startDate" for s in filtered[0].sort)
+
+
+def test_demo_follows_the_environment() -> None:
+    env = {"OPERATE_BASE_URL": "http://127.0.0.1:5555", "OPERATE_EXPORT_OUTPUT": "/tmp/x"}
+    spec = load_spec(CONFIGS / "demo.yaml", env=env)
+    assert (spec.source.base_url, spec.output.path) == ("http://127.0.0.1:5555", "/tmp/x")
