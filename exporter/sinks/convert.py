@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from exporter.endpoints import Endpoint, Kind
 from exporter.errors import OutputError
@@ -165,13 +166,33 @@ class RecordConverter:
                 arrays.append(converter(values))
             except _Mismatch as mismatch:
                 raise self._locate(name, kind, values, records, mismatch.expected) from None
-        arrays.append(pa.array(self._extras(records), pa.string()))
+        arrays.append(pa.array(self._extras(records, arrays), pa.string()))
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
-    def _extras(self, records: Sequence[dict[str, Any]]) -> list[str | None]:
-        known = self._known
+    def _extras(
+        self, records: Sequence[dict[str, Any]], arrays: list[pa.Array]
+    ) -> list[str | None]:
+        """The ``_extra`` column. A record can only hold an unknown field when it has more keys
+        than it has non-null known columns; that test runs vectorised (a per-record key-set
+        comparison would cost a fifth of the whole conversion) and only suspects are inspected.
+        """
         out: list[str | None] = [None] * len(records)
-        for i, record in enumerate(records):
+        lengths = pa.array([len(r) for r in records], pa.int32())
+        present = pa.array([0] * len(records), pa.int32()) if not arrays else None
+        for array in arrays:
+            valid = pc.cast(array.is_valid(), pa.int32())
+            present = valid if present is None else pc.add(present, valid)
+        suspects = pc.indices_nonzero(pc.not_equal(lengths, present)).to_pylist()
+        if self._nested:
+            nested_names = [name for name, _ in self._nested]
+            suspects = sorted(
+                set(suspects).union(
+                    i for i, r in enumerate(records) if any(r.get(n) for n in nested_names)
+                )
+            )
+        known = self._known
+        for i in suspects:
+            record = records[i]
             extra: dict[str, Any] | None = None
             if not record.keys() <= known:
                 extra = {k: v for k, v in record.items() if k not in known}
@@ -201,7 +222,8 @@ class RecordConverter:
                 converter([value])
             except _Mismatch:
                 ident_field = self.endpoint.unique_key
-                ident = records[index].get(ident_field)
+                # The offending field itself is never echoed, so it cannot name its record.
+                ident = records[index].get(ident_field) if ident_field != name else None
                 where = f"record {ident_field}={ident!r}" if ident is not None else f"row {index}"
                 got = _type_name(value)
                 if kind is Kind.DATE and isinstance(value, str):
