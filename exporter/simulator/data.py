@@ -1,0 +1,448 @@
+# ruff: noqa: RUF001  (en dashes and other look-alikes in names are deliberate test data)
+"""Deterministic, API-neutral dataset of the simulator.
+
+Records are plain dicts with the Operate entity field names, int keys and dates as epoch
+milliseconds (UTC). A field that is null is simply absent. Rendering to a wire format (v1 date
+strings, variable truncation, hidden fields) is the job of a view (``v1.py``), so a v2 view can
+be added beside it without touching generation.
+
+Everything derives from ``random.Random(f"{seed}:{scale}")``: same seed and scale, same data.
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from exporter.endpoints import V1_ENDPOINTS
+
+Row = dict[str, Any]
+
+PARTITIONS = 6
+KEY_BITS = 51  # Zeebe: key = (partitionId << 51) + counter
+TENANTS = ("<default>", "tenant-a", "tenant-b")
+# 2026-09-01T00:00:00Z .. 2026-11-27T00:00:00Z in epoch millis.
+START_MS = 1788220800000
+END_MS = 1795737600000
+
+# (bpmnProcessId, name or None, versions)
+PROCESSES: tuple[tuple[str, str | None, int], ...] = (
+    ("order-process", 'Order "Fulfilment"', 3),
+    ("invoice-approval", "Rechnungsprüfung ✓", 2),
+    ("called-process", "Called Process", 1),
+    ("loan-application", "Loan application – l'offre", 2),
+    ("shipping", None, 1),
+)
+# (decisionRequirementsId, name, [(decisionId, decisionName, decisionType)])
+DRDS: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (
+    (
+        "invoice-decisions",
+        "Invoice Decisions",
+        (
+            ("invoice-classification", "Invoice Classification", "DECISION_TABLE"),
+            ("invoice-approver", "Invoice Approver – «Prüfer»", "DECISION_TABLE"),
+        ),
+    ),
+    (
+        "risk-rules",
+        'Risk "rules" Ω',
+        (
+            ("risk-score", "Risk score", "LITERAL_EXPRESSION"),
+            ("risk-level", "Risk level", "DECISION_TABLE"),
+            ("risk-owner", "Risk owner", "DECISION_TABLE"),
+        ),
+    ),
+)
+# (flowNodeId, flowNodeName, type)
+START = ("start", "Order received", "START_EVENT")
+TASK = ("check-stock", 'Check "stock"', "SERVICE_TASK")
+DECIDE = ("decide", "Decide ⚖", "BUSINESS_RULE_TASK")
+REVIEW = ("review", "Review by l'équipe", "USER_TASK")
+CALL = ("call-sub", "Call sub-process", "CALL_ACTIVITY")
+GATEWAY = ("gateway", "Approved?", "EXCLUSIVE_GATEWAY")
+END = ("end", "Done", "END_EVENT")
+
+INCIDENT_KINDS = (
+    ("JOB_NO_RETRIES", 'No more retries left for job "check-stock"'),
+    ("IO_MAPPING_ERROR", "failed to evaluate expression 'amount > limit': no variable found"),
+    ("EXTRACT_VALUE_ERROR", "Expected result of the expression 'approved' to be 'BOOLEAN'"),
+    ("CALLED_DECISION_ERROR", "Expected to evaluate decision 'risk-score' – Größe unknown"),
+)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while building millions of acyclic dicts (it rescans them all)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@dataclass
+class Table:
+    """One resource's records, ordered by its unique key (the tie-breaker)."""
+
+    name: str
+    unique_key: str
+    rows: list[Row]
+    index: dict[Any, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.rows.sort(key=lambda r: r[self.unique_key])
+        self.index = {r[self.unique_key]: i for i, r in enumerate(self.rows)}
+
+
+class Dataset:
+    """All eight resources plus the definition XML, generated from ``seed`` and ``scale``."""
+
+    def __init__(self, scale: int, seed: int) -> None:
+        if scale < 0:
+            raise ValueError("scale must be >= 0")
+        self.scale = scale
+        self.seed = seed
+        with gc_paused():
+            tables, xml = _Generator(scale, seed).run()
+        self.tables: dict[str, Table] = {
+            name: Table(name, V1_ENDPOINTS[name].unique_key, rows) for name, rows in tables.items()
+        }
+        self._xml = xml
+        self._views: dict[str, Any] = {}
+
+    def table(self, name: str) -> Table:
+        return self.tables[name]
+
+    def raw_rows(self, name: str) -> list[Row]:
+        """Internal (API-neutral) records in unique-key order; do not mutate."""
+        return self.tables[name].rows
+
+    def xml(self, name: str, key: int) -> str | None:
+        return self._xml.get((name, key))
+
+    def attach_view(self, api: str, view: Any) -> None:
+        self._views[api] = view
+
+    def records(self, name: str, api: str = "v1") -> list[dict[str, Any]]:
+        """The truth: fully hydrated records as an exporter should end up with them."""
+        return self._views[api].records(name)
+
+    def search_view(self, name: str, api: str = "v1") -> list[dict[str, Any]]:
+        """Records exactly as search returns them, in unique-key order."""
+        return self._views[api].search_records(name)
+
+
+class _Generator:
+    def __init__(self, scale: int, seed: int) -> None:
+        self.scale = scale
+        self.rng = random.Random(f"{seed}:{scale}")
+        self.counters = [0] * (PARTITIONS + 1)
+        self.out: dict[str, list[Row]] = {name: [] for name in V1_ENDPOINTS}
+        self.xml: dict[tuple[str, int], str] = {}
+
+    def key(self, partition: int) -> int:
+        self.counters[partition] += 1
+        return (partition << KEY_BITS) + self.counters[partition]
+
+    def run(self) -> tuple[dict[str, list[Row]], dict[tuple[str, int], str]]:
+        self.definitions()
+        self.decisions()
+        self.instances()
+        return self.out, self.xml
+
+    def definitions(self) -> None:
+        self.defs_by_tenant: dict[str, list[Row]] = {t: [] for t in TENANTS}
+        for tenant in TENANTS:
+            for bpmn_id, name, versions in PROCESSES:
+                for version in range(1, versions + 1):
+                    row: Row = {
+                        "key": self.key(1),
+                        "version": version,
+                        "bpmnProcessId": bpmn_id,
+                        "tenantId": tenant,
+                    }
+                    if name is not None:
+                        row["name"] = name
+                    if version > 1:
+                        row["versionTag"] = f"v{version}.0"
+                    self.out["process-definitions"].append(row)
+                    self.defs_by_tenant[tenant].append(row)
+                    self.xml[("process-definitions", row["key"])] = _bpmn_xml(bpmn_id, name)
+
+    def decisions(self) -> None:
+        self.decisions_by_tenant: dict[str, list[list[Row]]] = {t: [] for t in TENANTS}
+        for tenant in TENANTS[:2]:  # tenant-b has no decisions at all
+            for drd_id, drd_name, decisions in DRDS:
+                for version in (1, 2) if drd_id == "invoice-decisions" else (1,):
+                    drd_key = self.key(1)
+                    self.out["decision-requirements"].append(
+                        {
+                            "id": str(drd_key),
+                            "key": drd_key,
+                            "decisionRequirementsId": drd_id,
+                            "name": drd_name,
+                            "version": version,
+                            "resourceName": f"{drd_id}.dmn",
+                            "tenantId": tenant,
+                        }
+                    )
+                    self.xml[("decision-requirements", drd_key)] = _dmn_xml(drd_id, decisions)
+                    group = []
+                    for decision_id, decision_name, decision_type in decisions:
+                        key = self.key(1)
+                        row = {
+                            "id": str(key),
+                            "key": key,
+                            "decisionId": decision_id,
+                            "name": decision_name,
+                            "version": version,
+                            "decisionRequirementsId": drd_id,
+                            "decisionRequirementsKey": drd_key,
+                            "decisionRequirementsName": drd_name,
+                            "decisionRequirementsVersion": version,
+                            "tenantId": tenant,
+                            "_type": decision_type,
+                        }
+                        group.append(row)
+                    self.decisions_by_tenant[tenant].append(group)
+                    for row in group:
+                        public = {k: v for k, v in row.items() if not k.startswith("_")}
+                        self.out["decision-definitions"].append(public)
+
+    def instances(self) -> None:
+        rng = self.rng
+        span = END_MS - START_MS - 3 * 86_400_000
+        previous_call: tuple[Row, int] | None = None
+        for i in range(self.scale):
+            if i % 10 == 9 and previous_call is not None:
+                parent, call_node_key = previous_call
+                tenant = parent["tenantId"]
+                definition = next(
+                    d for d in self.defs_by_tenant[tenant] if d["bpmnProcessId"] == "called-process"
+                )
+                partition = (parent["key"] >> KEY_BITS) or 1
+                start = parent["startDate"] + rng.randrange(1000, 60_000)
+            else:
+                parent, call_node_key = None, 0
+                tenant = TENANTS[0] if rng.random() < 0.6 else rng.choice(TENANTS[1:])
+                definition = rng.choice(self.defs_by_tenant[tenant])
+                partition = 1 + i % PARTITIONS
+                start = START_MS + rng.randrange(span)
+            previous_call = None
+            pi_key = self.key(partition)
+            roll = rng.random()
+            has_incident = roll < 0.05
+            state = (
+                "ACTIVE"
+                if has_incident or roll < 0.2
+                else ("CANCELED" if roll > 0.92 else "COMPLETED")
+            )
+            instance: Row = {
+                "key": pi_key,
+                "processVersion": definition["version"],
+                "bpmnProcessId": definition["bpmnProcessId"],
+                "startDate": start,
+                "state": state,
+                "incident": has_incident,
+                "processDefinitionKey": definition["key"],
+                "tenantId": tenant,
+            }
+            if "versionTag" in definition:
+                instance["processVersionTag"] = definition["versionTag"]
+            if parent is not None:
+                instance["parentKey"] = parent["key"]
+                instance["parentFlowNodeInstanceKey"] = call_node_key
+            middle = CALL if i % 10 == 8 else (DECIDE if i % 3 == 1 else REVIEW)
+            path = [START, TASK, middle, GATEWAY, END]
+            if has_incident:
+                path = path[:2]
+            elif state == "ACTIVE":
+                path = path[: rng.choice((2, 3, 4))]
+            elif state == "CANCELED":
+                path = path[:3]
+            t = start
+            nodes: list[Row] = []
+            for n, (node_id, node_name, node_type) in enumerate(path):
+                last = n == len(path) - 1
+                node: Row = {
+                    "key": self.key(partition),
+                    "processInstanceKey": pi_key,
+                    "processDefinitionKey": definition["key"],
+                    "startDate": t,
+                    "flowNodeId": node_id,
+                    "flowNodeName": node_name,
+                    "type": node_type,
+                    "incident": False,
+                    "tenantId": tenant,
+                }
+                t += rng.randrange(5, 90_000)
+                if last and state == "ACTIVE":
+                    node["state"] = "ACTIVE"
+                elif last and state == "CANCELED":
+                    node["state"] = "TERMINATED"
+                    node["endDate"] = t
+                else:
+                    node["state"] = "COMPLETED"
+                    node["endDate"] = t
+                nodes.append(node)
+                if node_type == "CALL_ACTIVITY":
+                    previous_call = (instance, node["key"])
+                if node_type == "BUSINESS_RULE_TASK":
+                    self.decision_instances(instance, node, partition)
+            if state != "ACTIVE":
+                instance["endDate"] = t
+            if has_incident:
+                self.incident(instance, nodes[-1], partition, "ACTIVE")
+            elif rng.random() < 0.02:
+                self.incident(instance, nodes[1], partition, "RESOLVED")
+            self.out["process-instances"].append(instance)
+            self.out["flownode-instances"].extend(nodes)
+            self.variables(instance, nodes, partition, i)
+
+    def incident(self, instance: Row, node: Row, partition: int, state: str) -> None:
+        kind, message = self.rng.choice(INCIDENT_KINDS)
+        key = self.key(partition)
+        row: Row = {
+            "key": key,
+            "processDefinitionKey": instance["processDefinitionKey"],
+            "processInstanceKey": instance["key"],
+            "type": kind,
+            "message": message,
+            "creationTime": node["startDate"] + 1500,
+            "state": state,
+            "tenantId": instance["tenantId"],
+        }
+        if kind == "JOB_NO_RETRIES":
+            row["jobKey"] = self.key(partition)
+        if state == "ACTIVE":
+            node["incident"] = True
+            node["incidentKey"] = key
+        self.out["incidents"].append(row)
+
+    def variables(self, instance: Row, nodes: list[Row], partition: int, i: int) -> None:
+        rng = self.rng
+        pi_key = instance["key"]
+        tenant = instance["tenantId"]
+        values: list[tuple[str, object, int]] = [
+            ("orderId", f"ORD-{i:06d}", pi_key),
+            ("amount", round(rng.uniform(1, 10_000), 2), pi_key),
+        ]
+        if i % 3 == 0:
+            items = [
+                {"sku": f"SKU-{rng.randrange(10**6):06d}", "qty": rng.randrange(1, 9)}
+                for _ in range(rng.randrange(3, 8))
+            ]
+            values.append(
+                ("payload", {"items": items, "note": 'Größe "XL" – ok'}, nodes[-1]["key"])
+            )
+        elif i % 3 == 1:
+            values.append(("customer", 'Zoë "Q" O\'Brien', pi_key))
+        else:
+            values.append(("approved", rng.random() < 0.7, nodes[0]["key"]))
+        for name, value, scope in values:
+            self.out["variables"].append(
+                {
+                    "key": self.key(partition),
+                    "processInstanceKey": pi_key,
+                    "scopeKey": scope,
+                    "name": name,
+                    "value": orjson.dumps(value).decode(),
+                    "truncated": False,
+                    "tenantId": tenant,
+                }
+            )
+
+    def decision_instances(self, instance: Row, node: Row, partition: int) -> None:
+        groups = self.decisions_by_tenant[instance["tenantId"]]
+        if not groups:
+            return
+        rng = self.rng
+        group = rng.choice(groups)
+        eval_key = self.key(partition)
+        failed_at = len(group) - 1 if rng.random() < 0.1 else -1
+        for n, decision in enumerate(group, start=1):
+            amount = rng.randrange(1, 5000)
+            row: Row = {
+                "id": f"{eval_key}-{n}",
+                "key": eval_key,
+                "state": "FAILED" if n - 1 == failed_at else "EVALUATED",
+                "evaluationDate": node["startDate"] + n,
+                "processDefinitionKey": instance["processDefinitionKey"],
+                "processInstanceKey": instance["key"],
+                "decisionId": decision["decisionId"],
+                "decisionDefinitionId": decision["id"],
+                "decisionName": decision["name"],
+                "decisionVersion": decision["version"],
+                "decisionType": decision["_type"],
+                "tenantId": instance["tenantId"],
+                "evaluatedInputs": [
+                    {"id": "Input_1", "name": "amount", "value": str(amount)},
+                    {"id": "Input_2", "name": "category", "value": '"Travel – «Reise»"'},
+                ],
+            }
+            if n - 1 == failed_at:
+                row["evaluationFailure"] = f"Failed to evaluate '{decision['decisionId']}'"
+                row["evaluatedOutputs"] = []
+            else:
+                level = "high" if amount > 2500 else "low"
+                row["result"] = orjson.dumps(level).decode()
+                row["evaluatedOutputs"] = [
+                    {
+                        "id": "Output_1",
+                        "name": "level",
+                        "value": f'"{level}"',
+                        "ruleId": f"Rule_{level}",
+                        "ruleIndex": 1 if level == "high" else 2,
+                    }
+                ]
+            self.out["decision-instances"].append(row)
+            if n - 1 == failed_at:
+                break
+
+
+def _bpmn_xml(bpmn_id: str, name: str | None) -> str:
+    from xml.sax.saxutils import quoteattr
+
+    label = quoteattr(name or bpmn_id)
+    nodes = "".join(
+        f'<bpmn:{tag} id="{node_id}" name={quoteattr(node_name)} />'
+        for node_id, node_name, tag in (
+            (START[0], START[1], "startEvent"),
+            (TASK[0], TASK[1], "serviceTask"),
+            (DECIDE[0], DECIDE[1], "businessRuleTask"),
+            (REVIEW[0], REVIEW[1], "userTask"),
+            (CALL[0], CALL[1], "callActivity"),
+            (GATEWAY[0], GATEWAY[1], "exclusiveGateway"),
+            (END[0], END[1], "endEvent"),
+        )
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+        'id="Definitions_1" targetNamespace="http://bpmn.io/schema/bpmn">'
+        f'<bpmn:process id="{bpmn_id}" name={label} isExecutable="true">{nodes}</bpmn:process>'
+        "</bpmn:definitions>\n"
+    )
+
+
+def _dmn_xml(drd_id: str, decisions: tuple[tuple[str, str, str], ...]) -> str:
+    from xml.sax.saxutils import quoteattr
+
+    body = "".join(
+        f"<decision id={quoteattr(d_id)} name={quoteattr(d_name)} />"
+        for d_id, d_name, _type in decisions
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" '
+        f'id="{drd_id}" name="{drd_id}" namespace="http://camunda.org/schema/1.0/dmn">'
+        f"{body}</definitions>\n"
+    )

@@ -1,0 +1,278 @@
+"""The HTTP layer: a stdlib ThreadingHTTPServer speaking HTTP/1.1 keep-alive, and ``Simulator``.
+
+Order of processing for every request: read the body, classify the path (control, auth, API),
+inject a fault (API, and auth when ``apply_to_auth``), add latency, authenticate, route.
+Every response carries Content-Length, so connections stay reusable.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from exporter.simulator.api import V1Api
+from exporter.simulator.auth import IDENTITY_TOKEN_PATH, SAAS_TOKEN_PATH, Authenticator
+from exporter.simulator.data import Dataset
+from exporter.simulator.faults import FaultConfig, FaultInjector
+from exporter.simulator.responses import LOGIN_PAGE, Response, json_response, problem
+from exporter.simulator.stats import Stats
+from exporter.simulator.v1 import V1View
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    scale: int = 200  # number of process instances; other resources scale from it
+    seed: int = 7
+    auth: str = "none"  # none | saas | identity | cookie | basic
+    client_id: str = "operate-export"
+    client_secret: str = "sim-client-secret"
+    username: str = "demo"
+    password: str = "demo"
+    token_ttl: int = 300
+    csrf_header: str = "X-CSRF-TOKEN"
+    session_max_age: float | None = None
+    session_max_requests: int | None = None
+    variable_threshold: int = 128
+    faults: FaultConfig = field(default_factory=FaultConfig)
+    host: str = "127.0.0.1"
+    port: int = 0
+    api: str = "v1"
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    sim: Simulator
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # quiet: the command reports its own summary
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _dispatch(self, method: str) -> None:
+        sim = self.server.sim
+        body = self._read_body()
+        parts = urlsplit(self.path)
+        path = parts.path.rstrip("/") or "/"
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        if path.startswith("/__sim/"):
+            self._send(sim.control(method, path, body))
+            return
+        is_auth = path in sim.auth.auth_paths()
+        is_api = path.startswith("/v1/")
+        truncate = False
+        if is_auth or is_api:
+            kind = sim.faults.draw(is_auth)
+            if is_api:
+                sim.stats_.count("requests")
+            if sim.faults.config.latency_ms:
+                time.sleep(sim.faults.config.latency_ms / 1000)
+            if kind is not None:
+                sim.stats_.fault(kind)
+                if self._inject(kind, sim.faults.config):
+                    return
+                truncate = kind == "truncated"
+        if is_auth:
+            self._send(sim.auth.handle(path, method, parts.query, headers, body), truncate=truncate)
+            return
+        if not is_api:
+            self._send(problem(404, f"No endpoint {method} {path}", "Requested resource not found"))
+            return
+        denied, extra = sim.auth.check_api(method, headers)
+        if denied is not None:
+            if denied.status == 401:
+                sim.stats_.count("unauthorized")
+            self._send(denied)
+            return
+        response = sim.api.handle(method, path, body)
+        response.headers.extend(extra)
+        self._send(response, truncate=truncate)
+
+    def _inject(self, kind: str, config: FaultConfig) -> bool:
+        """Apply a fault; True when the request is fully answered (or dropped)."""
+        if kind == "429":
+            self._send(
+                problem(429, "Too many requests", "Too Many Requests"),
+                [("Retry-After", str(config.retry_after))],
+            )
+            return True
+        if kind in ("500", "502", "503", "504"):
+            status = int(kind)
+            if status == 500:
+                self._send(problem(500, "Error in reading data", "API application error"))
+            else:
+                page = f"<html><body><h1>{status} gateway error</h1></body></html>".encode()
+                self._send(Response(status, page, "text/html"))
+            return True
+        if kind == "reset":
+            # RST instead of FIN: the client sees a connection reset, never a response.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return True
+        if kind == "slow":
+            time.sleep(config.slow_seconds)
+            return False
+        if kind == "html":
+            self._send(Response(200, LOGIN_PAGE, "text/html;charset=UTF-8"))
+            return True
+        return False  # "truncated" is applied to the real response in _send
+
+    def _send(
+        self,
+        response: Response,
+        extra: list[tuple[str, str]] | None = None,
+        truncate: bool = False,
+    ) -> None:
+        body = response.body
+        if truncate:
+            body = body[: len(body) // 2]  # a complete HTTP answer whose JSON is cut short
+        self.send_response(response.status)
+        if response.content_type:
+            self.send_header("Content-Type", response.content_type)
+        for name, value in [*response.headers, *(extra or [])]:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        # No Server/Date noise beyond what HTTP needs; keep the stdlib behaviour otherwise.
+        self.log_request(code)
+        self.send_response_only(code, message)
+
+
+class Simulator:
+    """A running (or startable) Operate simulator. Also a context manager."""
+
+    def __init__(self, config: SimulatorConfig | None = None) -> None:
+        self.config = config or SimulatorConfig()
+        if self.config.api != "v1":
+            raise ValueError(f"unsupported api {self.config.api!r}; this simulator serves v1")
+        self.dataset = Dataset(self.config.scale, self.config.seed)
+        self.view = V1View(self.dataset, self.config.variable_threshold)
+        self.dataset.attach_view("v1", self.view)
+        self.stats_ = Stats()
+        self.faults = FaultInjector(self.config.faults, self.config.seed)
+        self.auth = Authenticator(
+            self.config.auth,
+            client_id=self.config.client_id,
+            client_secret=self.config.client_secret,
+            username=self.config.username,
+            password=self.config.password,
+            token_ttl=self.config.token_ttl,
+            csrf_header=self.config.csrf_header,
+            session_max_age=self.config.session_max_age,
+            session_max_requests=self.config.session_max_requests,
+            count=self.stats_.count,
+        )
+        self.api = V1Api(self.dataset, self.view, self.stats_)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> Simulator:
+        if self._server is not None:
+            return self
+        server = _Server((self.config.host, self.config.port), _Handler)
+        server.sim = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------ addresses
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("simulator is not running")
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.config.host}:{self.port}"
+
+    @property
+    def token_url(self) -> str | None:
+        if self.config.auth == "saas":
+            return self.base_url + SAAS_TOKEN_PATH
+        if self.config.auth == "identity":
+            return self.base_url + IDENTITY_TOKEN_PATH
+        return None
+
+    # ------------------------------------------------------------ control
+
+    def stats(self) -> dict[str, Any]:
+        return self.stats_.snapshot()
+
+    def reset_stats(self) -> None:
+        self.stats_.reset()
+
+    def set_faults(self, faults: FaultConfig) -> None:
+        self.faults.set(faults)
+
+    def control(self, method: str, path: str, body: bytes) -> Response:
+        if path == "/__sim/stats" and method == "GET":
+            return json_response(200, self.stats())
+        if path == "/__sim/stats/reset" and method == "POST":
+            self.reset_stats()
+            return json_response(200, self.stats())
+        if path == "/__sim/faults" and method == "POST":
+            try:
+                data = orjson.loads(body or b"{}")
+                if not isinstance(data, dict):
+                    raise ValueError("expected a JSON object of FaultConfig fields")
+                faults = FaultConfig.from_dict(data)
+            except (ValueError, TypeError) as exc:
+                return json_response(400, {"message": str(exc)})
+            self.set_faults(faults)
+            return json_response(200, faults.to_dict())
+        if path == "/__sim/faults" and method == "GET":
+            return json_response(200, self.faults.config.to_dict())
+        return json_response(404, {"message": f"No control endpoint {method} {path}"})
