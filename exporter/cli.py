@@ -134,3 +134,8 @@ def main() -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     sys.exit(result if isinstance(result, int) and not isinstance(result, bool) else 0)
+
+
+from exporter.simulator.command import simulate  # noqa: E402
+
+cli.add_command(simulate)
