@@ -23,6 +23,7 @@ from exporter.endpoints import REGISTRY, Kind
 from exporter.envsubst import substitute
 from exporter.errors import SpecError, SpecProblem
 from exporter.spec_checks import (
+    auth_key_problems,
     parse_key,
     schema_problems,
     scrub,
@@ -256,7 +257,8 @@ def _resolve(document: Any, env: Mapping[str, str]) -> tuple[Any, list[SpecProbl
     resolved, problems = substitute(document, env)
     # A value whose variable is unset is "" now; its path already has the real problem.
     unset = {problem.path for problem in problems}
-    checks = schema_problems(schema, resolved) + semantic_problems(resolved)
+    checks = schema_problems(schema, resolved) + auth_key_problems(schema, resolved)
+    checks += semantic_problems(resolved)
     problems += [problem for problem in checks if problem.path not in unset]
     return resolved, scrub(problems, secret_values(schema, resolved))
 

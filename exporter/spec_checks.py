@@ -274,3 +274,27 @@ def is_operate_date(value: Any) -> bool:
     except ValueError:
         return False
     return True
+
+
+def auth_key_problems(schema: dict[str, Any], document: Any) -> list[SpecProblem]:
+    """Keys of another auth mode (``username`` under ``saas``) are mistakes, not noise.
+
+    Which mode uses which key is the schema's ``x-modes`` annotation on each auth property.
+    """
+    source = document.get("source") if isinstance(document, dict) else None
+    auth = source.get("auth") if isinstance(source, dict) else None
+    if not isinstance(auth, dict) or not isinstance(auth.get("mode", "none"), str):
+        return []
+    mode = auth.get("mode", "none")
+    properties = schema["properties"]["source"]["properties"]["auth"]["properties"]
+    problems = []
+    for key in auth:
+        modes = properties.get(key, {}).get("x-modes") if isinstance(key, str) else None
+        if modes is not None and mode in properties["mode"]["enum"] and mode not in modes:
+            problems.append(
+                SpecProblem(
+                    join_path("source.auth", key),
+                    f"not used by auth mode {mode!r} (only by {', '.join(modes)})",
+                )
+            )
+    return problems

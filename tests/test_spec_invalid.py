@@ -118,6 +118,18 @@ CASES = [
         id="unknown-auth-key",
     ),
     pytest.param(
+        with_("source.auth", {"mode": "none", "password": "${OPERATE_CLIENT_SECRET}"}),
+        "source.auth.password",
+        "not used by auth mode 'none' (only by cookie, basic)",
+        id="password-with-mode-none",
+    ),
+    pytest.param(
+        with_("source.auth", {"mode": "basic", "username": "u", "password": "p", "scope": "s"}),
+        "source.auth.scope",
+        "not used by auth mode 'basic' (only by saas, identity)",
+        id="oauth-key-with-basic",
+    ),
+    pytest.param(
         with_("source.timeout_seconds", 0),
         "source.timeout_seconds",
         "0 is less than or equal to the minimum of 0",
