@@ -18,7 +18,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -126,15 +126,34 @@ class _Done:
 _DONE = _Done()
 
 
-class _Producer(threading.Thread):
-    """Fetches pages ahead of the writer into a bounded queue; stops when told to."""
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    cursor: Any  # the searchAfter to continue after this page (for resume)
+    total: int | None  # the server's (capped) total, for progress
 
-    def __init__(self, client: Any, endpoint: Endpoint, paginator: Any, stats: Any) -> None:
-        super().__init__(name=f"pages-{paginator.export.name}", daemon=True)
-        self.client = client
-        self.endpoint = endpoint
-        self.paginator = paginator
-        self.stats = stats
+
+def iter_pages(
+    client: Any, endpoint: Endpoint, paginator: Any, stats: Any = None
+) -> Iterator[Page]:
+    """The synchronous paging loop: one search per page until the paginator says done.
+
+    Retries happen inside ``client.post_json``; a page is yielded only once it is complete
+    and validated, so a retried request can never produce a page twice.
+    """
+    while paginator.has_next:
+        body = paginator.next_request()
+        response = client.post_json(endpoint.search_path, body, stats=stats)
+        items = paginator.update_state(response)
+        yield Page(items, paginator.cursor, paginator.total)
+
+
+class _Producer(threading.Thread):
+    """Runs ``iter_pages`` ahead of the writer into a bounded queue; stops when told to."""
+
+    def __init__(self, pages: Iterator[Page], name: str) -> None:
+        super().__init__(name=f"pages-{name}", daemon=True)
+        self.source = pages
         self.pages: queue.Queue[Any] = queue.Queue(maxsize=PREFETCH_PAGES)
         self.stop = threading.Event()
 
@@ -149,11 +168,7 @@ class _Producer(threading.Thread):
 
     def run(self) -> None:
         try:
-            while self.paginator.has_next and not self.stop.is_set():
-                body = self.paginator.next_request()
-                response = self.client.post_json(self.endpoint.search_path, body, stats=self.stats)
-                items = self.paginator.update_state(response)
-                page = (items, self.paginator.cursor, self.paginator.total, self.stats.retries)
+            for page in self.source:
                 if not self._put(page):
                     return
             self._put(_DONE)
@@ -203,7 +218,8 @@ class _Run:
                 already_emitted=writer.records_written,
             )
             hydrator = Hydrator(self.client, endpoint, export, self.hydration_pool)
-            producer = _Producer(self.client, endpoint, paginator, search_stats)
+            pages = iter_pages(self.client, endpoint, paginator, search_stats)
+            producer = _Producer(pages, export.name)
             producer.start()
             seen_retries = 0
             while True:
@@ -212,13 +228,12 @@ class _Run:
                     break
                 if isinstance(page, BaseException):
                     raise page
-                items, cursor, total, search_retries = page
-                result.total_reported = total
-                if items:
-                    hydrator.hydrate_page(items, lookup_stats)
-                    writer.write_page(items, cursor)
+                result.total_reported = page.total
+                if page.items:
+                    hydrator.hydrate_page(page.items, lookup_stats)
+                    writer.write_page(page.items, page.cursor)
                 result.pages += 1
-                retries = search_retries + lookup_stats.retries
+                retries = search_stats.retries + lookup_stats.retries
                 if retries > seen_retries:
                     seen_retries = retries
                     self.reporter.retry(export.name, retries=retries)
@@ -226,7 +241,7 @@ class _Run:
                     export.name,
                     records=writer.records_written,
                     pages=result.pages,
-                    total=total,
+                    total=page.total,
                     retries=retries,
                 )
             producer.join()
