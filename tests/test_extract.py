@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from exporter.endpoints import get_endpoint
-from exporter.hydrate import Hydrator
 from exporter.http import ApiClient, RequestStats
+from exporter.hydrate import Hydrator
 from exporter.paging import make_paginator
 from exporter.runner import iter_pages
 from exporter.simulator import Simulator, SimulatorConfig
