@@ -18,7 +18,7 @@ from exporter.http import ApiClient, RequestStats
 from exporter.hydrate import Hydrator
 from exporter.paging import make_paginator
 from exporter.runner import iter_pages
-from exporter.simulator import Simulator, SimulatorConfig
+from exporter.simulator import Simulator
 from exporter.spec import ExportSpec, RetrySpec, SortSpec, SourceSpec
 
 ENDPOINTS = (
@@ -36,12 +36,8 @@ ALIASES = {"parentProcessInstanceKey": "parentKey"}
 
 
 @pytest.fixture(scope="module")
-def sim() -> Iterator[Simulator]:
-    simulator = Simulator(SimulatorConfig(scale=300, seed=7)).start()
-    try:
-        yield simulator
-    finally:
-        simulator.stop()
+def sim(simulator: Simulator) -> Simulator:
+    return simulator  # conftest's shared read-only simulator (scale 300, seed 7)
 
 
 @pytest.fixture(scope="module")
