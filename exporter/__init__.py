@@ -2,7 +2,8 @@
 
 The pipeline, one module per step (data flows top to bottom):
 
-    spec.py        YAML -> ${ENV} substitution -> JSON Schema + semantic checks -> frozen dataclasses
+    spec.py        YAML -> ${ENV} substitution -> JSON Schema + semantic checks
+                   -> frozen dataclasses
     endpoints.py   the registry of exportable resources (paths, keys, fields, types)
     auth.py        credential objects (saas, identity, cookie, basic, none)
     http.py        session, timeouts, classify-then-retry, big-int-safe JSON

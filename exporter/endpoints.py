@@ -11,10 +11,10 @@ Field facts follow ``shared/reference/operate-api.md`` section 3 (v1, Operate 8.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """How a field is typed on the wire and in Parquet."""
 
     KEY = "key"  # int64 JSON number (Zeebe key, may exceed 2^53)
