@@ -14,6 +14,7 @@ from exporter.errors import UsageError
 from exporter.progress import JsonReporter, LogLineReporter, QuietReporter
 from exporter.runner import RunOptions, RunResult, run_job
 from exporter.simulator import Simulator
+from exporter.sinks import INCOMPLETE_NAME, MANIFEST_NAME
 from exporter.spec import ExportSpec, JobSpec, OutputSpec, RetrySpec, SortSpec, SourceSpec
 
 FAST_RETRY = RetrySpec(max_attempts=10, initial_backoff_seconds=0.001, max_backoff_seconds=0.01)
@@ -110,7 +111,9 @@ def test_one_failing_export_does_not_corrupt_the_others(
     assert results["good"].ok
     assert read_snapshot(results["good"].location) == simulator.dataset.records("variables")
     # The failed export left no manifest anywhere.
-    assert not list((tmp_path / "bad").rglob("manifest.json"))
+    assert not list((tmp_path / "bad").rglob(MANIFEST_NAME))
+    assert list((tmp_path / "bad").rglob(INCOMPLETE_NAME))
+    assert (Path(results["good"].location) / MANIFEST_NAME).is_file()
 
 
 def test_max_records_and_only(simulator: Simulator, tmp_path: Path) -> None:
