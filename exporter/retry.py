@@ -89,12 +89,13 @@ def classify_response(
 def _classify_success(
     status: int, headers: Mapping[str, str], body: bytes, expect: Expect
 ) -> Verdict:
-    if expect is Expect.NOTHING:
-        return Verdict(Kind.OK, f"HTTP {status}", status)
     content_type = headers.get("Content-Type", "").lower()
     if "html" in content_type or _looks_like_html(body):
-        # Proxies and SSO gateways answer with a login or error page and status 200.
+        # Proxies and SSO gateways answer with a login or error page and status 200; so does a
+        # login endpoint that did not take the request (it answers 204 when it does).
         return Verdict(Kind.RETRY, "HTML page where data was expected", status)
+    if expect is Expect.NOTHING:
+        return Verdict(Kind.OK, f"HTTP {status}", status)
     if not body:
         return Verdict(Kind.RETRY, "empty body", status)
     if expect is Expect.JSON:

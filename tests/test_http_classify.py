@@ -43,6 +43,7 @@ XML = CaseInsensitiveDict({"Content-Type": "text/xml"})
         pytest.param(200, XML, b"<definitions><a/></definitions>", Expect.TEXT, Kind.OK, id="xml"),
         pytest.param(200, XML, b"<definitions><a/></defin", Expect.TEXT, Kind.RETRY, id="xml-cut"),
         pytest.param(204, JSON, b"", Expect.NOTHING, Kind.OK, id="204-login"),
+        pytest.param(200, HTML, b"<html>login</html>", Expect.NOTHING, Kind.RETRY, id="html-login"),
         pytest.param(
             401, JSON, b'{"message": "Jwt expired"}', Expect.JSON, Kind.UNAUTHORIZED, id="401"
         ),
