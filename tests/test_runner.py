@@ -184,3 +184,30 @@ def test_log_line_reporter_without_a_tty(simulator: Simulator, tmp_path: Path) -
     assert any("export=inc endpoint=incidents started" in line for line in lines)
     assert any("export=inc ok records=14 pages=3 retries=0" in line for line in lines)
     assert "\x1b[" not in stream.getvalue()
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_terminal_reporter_redraws_in_place_only_on_a_tty(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    from exporter.progress import TerminalReporter, choose_reporter
+
+    stream = _Tty()
+    reporter = choose_reporter(stream=stream)
+    assert isinstance(reporter, TerminalReporter)
+    assert isinstance(choose_reporter(stream=io.StringIO()), LogLineReporter)
+    exports = (
+        ExportSpec(endpoint="incidents", name="inc", page_size=5),
+        ExportSpec(endpoint="decision-definitions", name="dd", page_size=5),
+    )
+    run_job(job(simulator.base_url, tmp_path, *exports), RunOptions(), reporter)
+    text = stream.getvalue()
+    assert "\x1b[2F" in text  # moved back up over the two-line block
+    final_block = text.rsplit("\x1b[2F", 1)[-1]
+    inc_line, dd_line = final_block.splitlines()[:2]
+    assert "14/14 records" in inc_line and inc_line.rstrip().endswith("ok")
+    assert dd_line.replace("\x1b[2K", "").startswith("dd ")
