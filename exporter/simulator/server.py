@@ -55,6 +55,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY: with Nagle on, a small answer waits for the client's delayed ACK (~40 ms on
+    # loopback), which made every request cost 40 ms regardless of the work done.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -159,9 +162,10 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in [*response.headers, *(extra or [])]:
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if body:
-            self.wfile.write(body)
+        # Headers and body leave in one write: one syscall, one TCP segment train, no stall.
+        self._headers_buffer.append(b"\r\n")
+        self._headers_buffer.append(body)
+        self.flush_headers()
 
     def send_response(self, code: int, message: str | None = None) -> None:
         # No Server/Date noise beyond what HTTP needs; keep the stdlib behaviour otherwise.
@@ -256,7 +260,6 @@ class Simulator:
 
     def set_faults(self, faults: FaultConfig) -> None:
         self.faults.set(faults)
-
     def control(self, method: str, path: str, body: bytes) -> Response:
         if path == "/__sim/stats" and method == "GET":
             return json_response(200, self.stats())
