@@ -50,6 +50,9 @@ class SimulatorConfig:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # The stdlib default backlog of 5 makes concurrent clients (8 export/hydration threads)
+    # wait for a SYN retransmit (1 s) when they connect at once.
+    request_queue_size = 128
     sim: Simulator
 
 
