@@ -4,8 +4,10 @@
 
 py-spy samples every thread of the child process (the exporter pages in a producer thread and
 writes in an export thread, so a main-thread profiler such as pyinstrument would see only waits).
-Only on-CPU samples are counted (py-spy's default excludes idle threads), so the percentages are
-shares of the exporter's CPU time. The raw collapsed stacks are kept for flame graphs.
+By default only the thread holding the GIL is sampled (``py-spy --gil``): the percentages are then
+shares of the exporter's Python CPU time, without threads that merely wait for the GIL (which
+py-spy's idle detection counts as busy). ``--all-threads`` adds C work that releases the GIL
+(Parquet encoding, zstd) at the price of those waits. ``--keep`` saves the raw collapsed stacks.
 """
 
 from __future__ import annotations
@@ -86,6 +88,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--scale", type=int, default=100_000)
     parser.add_argument("--rate", type=int, default=200, help="samples per second")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--all-threads",
+        action="store_true",
+        help="sample every non-idle thread (default: only the thread holding the GIL, i.e. "
+        "Python CPU time; C work that releases the GIL, such as Parquet encoding, is then "
+        "not shown)",
+    )
     parser.add_argument("--keep", type=Path, help="copy the raw py-spy stacks here")
     args = parser.parse_args(argv)
 
@@ -113,7 +122,8 @@ def main(argv: list[str]) -> int:
             raw = work / "profile.txt"
             command = [
                 py_spy, "record", "--rate", str(args.rate), "--format", "raw", "--output",
-                str(raw), "--", sys.executable, "-m", "exporter", "run", str(spec_path),
+                str(raw), *([] if args.all_threads else ["--gil"]),
+                "--", sys.executable, "-m", "exporter", "run", str(spec_path),
             ]  # fmt: skip
             completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
             if completed.returncode != 0:

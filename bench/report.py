@@ -140,7 +140,15 @@ def markdown_report(results: list[ScenarioResult], *, runs: int, argv: list[str]
         "",
     ]
     for res in results:
-        parts += [f"**{res.name}**: {res.description}", "", "```sh", *res.commands, "```", ""]
+        load = f"1-minute load average {res.load[0]:.2f} before, {res.load[1]:.2f} after"
+        parts += [
+            f"**{res.name}**: {res.description} ({load})",
+            "",
+            "```sh",
+            *res.commands,
+            "```",
+            "",
+        ]
     parts.append(END)
     return "\n".join(parts)
 

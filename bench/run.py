@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import shutil
 import sys
 import tempfile
@@ -79,7 +80,10 @@ def main(argv: list[str]) -> int:
     try:
         cfg = build_config(args, work)
         for name in args.only or list(SCENARIOS):
-            results.append(SCENARIOS[name](cfg))
+            before = os.getloadavg()[0]
+            result = SCENARIOS[name](cfg)
+            result.load = (before, os.getloadavg()[0])
+            results.append(result)
     except HarnessError as exc:
         print(f"\nBENCHMARK ABORTED: {exc}\n(logs kept in {work})", file=sys.stderr)
         return 1

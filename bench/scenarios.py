@@ -7,6 +7,7 @@ and returns table rows with medians, ratios and PASS/FAIL against the targets.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections import defaultdict
 from collections.abc import Callable
@@ -52,6 +53,8 @@ class ScenarioResult:
     description: str
     rows: list[Row] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
+    # 1-minute load average before and after: the machine may be shared (CI, other jobs).
+    load: tuple[float, float] = (0.0, 0.0)
 
 
 def _log(message: str) -> None:
@@ -65,6 +68,7 @@ def _verdict(ok: bool) -> str:
 def _rounds(
     cfg: Config, scenario: str, clients: dict[str, Callable[[], Sample]]
 ) -> dict[str, Figure]:
+    _log(f"  {scenario}: load average {os.getloadavg()[0]:.2f} before measuring")
     samples: dict[str, list[Sample]] = defaultdict(list)
     for run in range(1, cfg.runs + 1):
         for name, measure in clients.items():
