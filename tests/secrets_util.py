@@ -7,6 +7,7 @@ headers and form bodies would carry it that way).
 from __future__ import annotations
 
 import base64
+import gzip
 from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import quote, quote_plus
@@ -47,6 +48,22 @@ def scan_paths(paths: Iterable[Path], secrets: Iterable[str]) -> dict[str, list[
             if leaks:
                 found[str(path)] = leaks
     return found
+
+
+def output_texts(path: Path) -> str:
+    """A written file as a reader would see it: raw bytes, plus the gunzipped content of
+    ``.gz`` files and every value of Parquet files (compressed pages hide them from a raw scan)."""
+    raw = path.read_bytes()
+    views = [raw.decode("latin-1")]
+    if path.name.endswith(".gz"):
+        views.append(gzip.decompress(raw).decode("utf-8"))
+    if path.name.endswith(".parquet"):
+        import pyarrow.parquet as pq  # only the pipeline tests need it
+
+        parquet = pq.ParquetFile(path)
+        views.append(str(parquet.schema_arrow.metadata))
+        views.append(repr(parquet.read().to_pylist()))
+    return "\n".join(views)
 
 
 def exception_texts(exc: BaseException) -> str:

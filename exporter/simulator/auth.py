@@ -77,7 +77,15 @@ class Authenticator:
         self._count = count
         self._tokens: dict[str, float] = {}  # token -> expiry (monotonic)
         self._sessions: dict[str, _Session] = {}
+        # Every token, session id and CSRF token ever handed out (expired ones included), so
+        # that leak tests can search output for them; read through issued_credentials().
+        self._issued: set[str] = set()
         self._lock = threading.Lock()
+
+    def issued_credentials(self) -> frozenset[str]:
+        """Every bearer token, session cookie value and CSRF token issued so far (a copy)."""
+        with self._lock:
+            return frozenset(self._issued)
 
     # ------------------------------------------------------------ routing helpers
 
@@ -109,6 +117,7 @@ class Authenticator:
             now = time.monotonic()
             self._tokens = {t: exp for t, exp in self._tokens.items() if exp > now}
             self._tokens[token] = now + self.token_ttl
+            self._issued.add(token)
         self._count("tokens_issued")
         return token
 
@@ -236,6 +245,7 @@ class Authenticator:
         csrf = secrets.token_urlsafe(24)
         with self._lock:
             self._sessions[session_id] = _Session(csrf=csrf, created=time.monotonic())
+            self._issued.update((session_id, csrf))
         self._count("logins")
         return Response(
             204,
