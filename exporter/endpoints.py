@@ -46,7 +46,7 @@ class Endpoint:
     """One exportable resource of one API version."""
 
     name: str  # the spec's ``endpoint`` value, e.g. "process-instances"
-    api: str  # "v1" (v2 joins later)
+    api: str  # "v1" or "v2"
     path: str  # collection path, e.g. "/v1/process-instances"; search = path + "/search"
     unique_key: str  # tie-breaker the server appends to every sort ("key" or "id")
     fields: tuple[Field, ...]
@@ -322,7 +322,17 @@ V1_ENDPOINTS: dict[str, Endpoint] = {
 
 REGISTRY: dict[str, dict[str, Endpoint]] = {"v1": V1_ENDPOINTS}
 
+# The v1 export names (kept for callers that predate v2); see ``endpoint_names(api)``.
 ENDPOINT_NAMES: tuple[str, ...] = tuple(V1_ENDPOINTS)
+
+APIS: tuple[str, ...] = ("v1", "v2")
+
+
+def endpoint_names(api: str = "v1") -> tuple[str, ...]:
+    """Export names of one API ("v1", "v2"); "auto" = every name either API knows."""
+    if api == "auto":
+        return tuple(dict.fromkeys(name for a in APIS for name in REGISTRY[a]))
+    return tuple(REGISTRY[api])
 
 
 def get_endpoint(name: str, api: str = "v1") -> Endpoint:
@@ -334,3 +344,8 @@ def get_endpoint(name: str, api: str = "v1") -> Endpoint:
         valid = ", ".join(endpoints)
         message = f"unknown endpoint {name!r} for API {api}; valid endpoints are: {valid}"
         raise KeyError(message) from None
+
+
+# The v2 registry subclasses the types above, so it is imported last; importing it registers
+# REGISTRY["v2"] (whichever of the two modules is imported first).
+import exporter.endpoints_v2  # noqa: E402, F401

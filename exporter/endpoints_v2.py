@@ -32,6 +32,7 @@ from enum import StrEnum
 from exporter.endpoints import (
     DECISION_INSTANCE_STATES,
     DECISION_TYPES,
+    REGISTRY,
     Endpoint,
     Field,
     Kind,
@@ -628,8 +629,11 @@ V2_ENDPOINT_NAMES: tuple[str, ...] = tuple(V2_ENDPOINTS)
 
 
 def register_v2(registry: MutableMapping[str, Mapping[str, Endpoint]]) -> None:
-    """Add the v2 endpoints to ``endpoints.REGISTRY`` (the lead calls this; idempotent)."""
+    """Add the v2 endpoints to a registry (idempotent); done for ``endpoints.REGISTRY`` below."""
     registry[API] = V2_ENDPOINTS
+
+
+register_v2(REGISTRY)  # type: ignore[arg-type]
 
 
 def get_v2_endpoint(name: str) -> V2Endpoint:

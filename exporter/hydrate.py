@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from exporter.endpoints import Endpoint
+from exporter.endpoints_v2 import V2Endpoint
 from exporter.errors import ProtocolError
 from exporter.spec import ExportSpec
 
@@ -41,6 +42,12 @@ EVALUATION_FIELDS = ("evaluatedInputs", "evaluatedOutputs")
 
 def needs_hydration(endpoint: Endpoint, export: ExportSpec) -> bool:
     """Whether this export makes any per-item requests at all."""
+    if isinstance(endpoint, V2Endpoint):
+        if endpoint.truncated_flag:
+            return export.hydrate
+        if endpoint.detail_fields:
+            return export.include_evaluation_details
+        return endpoint.has_xml and export.include_xml
     if endpoint.name == "variables":
         return export.hydrate
     if endpoint.name == "decision-instances":
@@ -80,6 +87,8 @@ class Hydrator:
 
     def _lookup_for(self, item: Item) -> Lookup | None:
         endpoint, export, client = self.endpoint, self.export, self.client
+        if isinstance(endpoint, V2Endpoint):
+            return _v2_lookup(client, endpoint, export, item)
         if endpoint.name == "variables":
             if item.get("truncated") is not True:
                 return None
@@ -133,3 +142,45 @@ class Hydrator:
         for (index, _), patch in zip(jobs, patches, strict=True):
             items[index].update(patch)
         return items
+
+
+def _v2_lookup(
+    client: HydrationClient, endpoint: V2Endpoint, export: ExportSpec, item: Item
+) -> Lookup | None:
+    """v2, driven by the registry: truncated flag + GET by key, detail fields, XML."""
+    key_field = endpoint.unique_key
+    flag = endpoint.truncated_flag
+    if flag is not None:
+        if item.get(flag) is not True:
+            return None
+        path = _item_path(endpoint, _ident(endpoint, export, item, key_field))
+
+        def full_value(stats: Any) -> Patch:
+            full = client.get_json(path, stats=stats)
+            if not isinstance(full, dict) or not isinstance(full.get("value"), str):
+                raise ProtocolError(f"{export.name}: GET {path} returned no string 'value'")
+            return {"value": full["value"], flag: False}
+
+        return full_value
+    if endpoint.detail_fields:
+        path = _item_path(endpoint, _ident(endpoint, export, item, key_field))
+        fields = endpoint.detail_fields
+
+        def details(stats: Any) -> Patch:
+            full = client.get_json(path, stats=stats)
+            if not isinstance(full, dict):
+                raise ProtocolError(f"{export.name}: GET {path} returned no object")
+            return {name: full.get(name) or [] for name in fields}
+
+        return details
+    if endpoint.has_xml and endpoint.xml_field:
+        xml_field = endpoint.xml_field
+        path = _item_path(endpoint, _ident(endpoint, export, item, key_field), "/xml")
+
+        def xml(stats: Any) -> Patch:
+            text = client.get_text(path, stats=stats)
+            # 204 No Content: the definition has no XML (null, not an empty document).
+            return {xml_field: text or None}
+
+        return xml
+    return None

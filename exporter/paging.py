@@ -15,8 +15,8 @@ v1 (``SearchAfterPaginator``) pages ``POST /v1/<resource>/search`` with ``search
 * a repeated cursor, a missing cursor on a full page, non-object items or a page larger than
   requested are contract violations -> ``ProtocolError`` rather than a silent loop or gap.
 
-v2 (``page: {limit, after}`` with an opaque ``endCursor``) plugs in later as another
-``Paginator`` implementation chosen by ``make_paginator``.
+v2 (``page: {limit, after}`` with an opaque ``endCursor``) is ``paging_v2.CursorPaginator``,
+chosen by ``make_paginator`` from the endpoint's API.
 """
 
 from __future__ import annotations
@@ -235,10 +235,18 @@ def make_paginator(
     endpoint: Endpoint,
     export: ExportSpec,
     *,
-    start_cursor: Sequence[Any] | None = None,
+    start_cursor: Any = None,
     already_emitted: int = 0,
-) -> SearchAfterPaginator:
-    """The paginator for an endpoint's API version (v2's cursor paging joins here later)."""
+) -> Paginator:
+    """The paginator for an endpoint's API version: v1 searchAfter, v2 page cursor."""
+    if endpoint.api == "v2":
+        from exporter.endpoints_v2 import V2Endpoint
+        from exporter.paging_v2 import CursorPaginator
+
+        assert isinstance(endpoint, V2Endpoint)
+        return CursorPaginator(
+            endpoint, export, start_cursor=start_cursor, already_emitted=already_emitted
+        )
     if endpoint.api == "v1":
         return SearchAfterPaginator(
             endpoint, export, start_cursor=start_cursor, already_emitted=already_emitted

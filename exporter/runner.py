@@ -25,11 +25,11 @@ from typing import Any
 
 import exporter
 from exporter.endpoints import Endpoint, get_endpoint
-from exporter.errors import ExporterError, UsageError
+from exporter.errors import ExporterError, SpecError, UsageError
 from exporter.hydrate import Hydrator
 from exporter.paging import make_paginator
 from exporter.progress import QuietReporter, Reporter
-from exporter.spec import ExportSpec, JobSpec
+from exporter.spec import ExportSpec, JobSpec, resolve_api
 
 log = logging.getLogger(__name__)
 
@@ -294,8 +294,15 @@ class _Run:
             body = make_paginator(endpoint, export).first_request()
             result.search_path = endpoint.search_path
             result.request_body = body
-            response = self.client.post_json(endpoint.search_path, {**body, "size": 1}, stats=stats)
-            total = response.get("total") if isinstance(response, dict) else None
+            if endpoint.api == "v2":
+                one = {**body, "page": {"limit": 1}}
+                response = self.client.post_json(endpoint.search_path, one, stats=stats)
+                page = response.get("page") if isinstance(response, dict) else None
+                total = page.get("totalItems") if isinstance(page, dict) else None
+            else:
+                one = {**body, "size": 1}
+                response = self.client.post_json(endpoint.search_path, one, stats=stats)
+                total = response.get("total") if isinstance(response, dict) else None
             result.total_reported = total if isinstance(total, int) else None
         except Exception as exc:
             result.error = _describe(exc)
@@ -303,6 +310,21 @@ class _Run:
         result.retries, result.requests = stats.retries, stats.requests
         result.seconds = time.monotonic() - started
         return result
+
+
+def bind_api(spec: JobSpec, client: Any) -> JobSpec:
+    """``source.api: auto``: probe the server once and bind the spec to the chosen API.
+
+    The choice and its reason are logged; the spec is validated again for that API (SpecError
+    when it only fits the other one). v1/v2 specs are returned as they are.
+    """
+    if spec.source.api != "auto":
+        return spec
+    from exporter.probe import choose_api, log_choice
+
+    api, reason = choose_api(client)
+    log_choice(api, reason)
+    return resolve_api(spec, api)
 
 
 def run_job(
@@ -318,23 +340,28 @@ def run_job(
     exports = select_exports(spec, options.only)
     started = time.monotonic()
     client = (client_factory or _make_client)(spec)
-    run = _Run(spec, options, reporter, client)
+    run: _Run | None = None
     try:
         try:
             # Credentials are checked once, before any export starts paging.
             client.authenticate()
+            spec = bind_api(spec, client)
+        except SpecError:
+            raise  # the probed API cannot run this spec: exit 2, nothing was exported
         except ExporterError as exc:
             results = [
                 ExportResult(e.name, e.endpoint, error=str(exc), error_type=type(exc).__name__)
                 for e in exports
             ]
         else:
+            run = _Run(spec, options, reporter, client)
             work = run.probe if options.dry_run else run.export
             workers = max(1, min(spec.concurrency, len(exports)))
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export") as pool:
                 results = list(pool.map(work, exports))
     finally:
-        run.close()
+        if run is not None:
+            run.close()
         client.close()
     result = RunResult(results, dry_run=options.dry_run, seconds=time.monotonic() - started)
     if not options.dry_run:

@@ -23,6 +23,7 @@ from exporter.endpoints import REGISTRY, Kind
 from exporter.envsubst import substitute
 from exporter.errors import SpecError, SpecProblem
 from exporter.spec_checks import (
+    api_problems,
     auth_key_problems,
     parse_key,
     schema_problems,
@@ -37,6 +38,9 @@ SECRET_FIELDS = ("client_secret", "password")
 
 DEFAULT_SAAS_TOKEN_URL = "https://login.cloud.camunda.io/oauth/token"
 DEFAULT_SAAS_AUDIENCE = "operate.camunda.io"
+# The Orchestration Cluster (v2) REST API's SaaS audience (ZEEBE_TOKEN_AUDIENCE).
+DEFAULT_SAAS_AUDIENCE_V2 = "zeebe.camunda.io"
+API_CHOICES = ("v1", "v2", "auto")
 DEFAULT_IDENTITY_AUDIENCE = "operate-api"
 
 
@@ -72,7 +76,10 @@ class TlsSpec:
 class SourceSpec:
     base_url: str
     auth: AuthSpec = field(default_factory=AuthSpec)
-    api: str = "v1"
+    # "v1", "v2" or "auto" (probe once per run; the runner replaces it with the choice).
+    api: str = "auto"
+    # v2: the oldest Camunda minor the spec must work with ("8.8" or "8.9").
+    server_version: str = "8.8"
     timeout_seconds: float = 30.0
     retry: RetrySpec = field(default_factory=RetrySpec)
     tls: TlsSpec = field(default_factory=TlsSpec)
@@ -271,8 +278,9 @@ def _build(doc: dict[str, Any], origin: str | None) -> JobSpec:
         version=doc["version"],
         source=SourceSpec(
             base_url=src["base_url"].rstrip("/"),
-            auth=_build_auth(src.get("auth", {})),
-            api=src.get("api", "v1"),
+            auth=_build_auth(src.get("auth", {}), src.get("api", "auto")),
+            api=src.get("api", "auto"),
+            server_version=src.get("server_version", "8.8"),
             timeout_seconds=float(src.get("timeout_seconds", 30.0)),
             retry=RetrySpec(
                 max_attempts=retry.get("max_attempts", 6),
@@ -281,7 +289,7 @@ def _build(doc: dict[str, Any], origin: str | None) -> JobSpec:
             ),
             tls=TlsSpec(verify=tls.get("verify", True), ca_bundle=tls.get("ca_bundle")),
         ),
-        exports=tuple(_build_export(e, src.get("api", "v1")) for e in doc["exports"]),
+        exports=tuple(_build_export(e, src.get("api", "auto")) for e in doc["exports"]),
         output=OutputSpec(**doc.get("output", {})),
         concurrency=doc.get("concurrency", 4),
         hydration_concurrency=doc.get("hydration_concurrency", 8),
@@ -294,26 +302,80 @@ def _with_digest(spec: JobSpec) -> JobSpec:
     return replace(spec, digest=spec_digest(spec))
 
 
-def _build_auth(auth: dict[str, Any]) -> AuthSpec:
+def _build_auth(auth: dict[str, Any], api: str = "v1") -> AuthSpec:
     mode = auth.get("mode", "none")
     values = dict(auth)
     if mode == "saas":
         values.setdefault("token_url", DEFAULT_SAAS_TOKEN_URL)
-        values.setdefault("audience", DEFAULT_SAAS_AUDIENCE)
+        # auto keeps v1's audience: an existing SaaS spec without ``api`` must keep working.
+        audience = DEFAULT_SAAS_AUDIENCE_V2 if api == "v2" else DEFAULT_SAAS_AUDIENCE
+        values.setdefault("audience", audience)
     elif mode == "identity":
         values.setdefault("audience", DEFAULT_IDENTITY_AUDIENCE)
     return AuthSpec(**values)
 
 
 def _build_export(export: dict[str, Any], api: str) -> ExportSpec:
-    endpoint = REGISTRY[api][export["endpoint"]]
-    filters: dict[str, Any] = {}
-    for key, value in export.get("filter", {}).items():
-        field_def = endpoint.field(endpoint.filter_aliases.get(key, key))
-        # Keys written as digit strings (as in Operate's docs) travel as exact ints.
-        is_key = field_def is not None and field_def.kind is Kind.KEY
-        filters[key] = parse_key(value) if is_key else value
     values = {k: v for k, v in export.items() if k not in ("filter", "sort")}
     values.setdefault("name", export["endpoint"])
     sort = tuple(SortSpec(s["field"], s.get("order", "ASC")) for s in export.get("sort", []))
+    filters = _typed_filter(export["endpoint"], dict(export.get("filter", {})), api)
     return ExportSpec(filter=filters, sort=sort, **values)
+
+
+def _typed_filter(endpoint_name: str, filters: dict[str, Any], api: str) -> dict[str, Any]:
+    """v1: keys written as digit strings (as in Operate's docs) travel as exact ints.
+
+    v2 (and auto, until the probe has chosen) keep the values as written: v2 sends keys as
+    strings anyway (``v2_filters.to_wire_filter``) and values may be operator objects.
+    """
+    if api != "v1":
+        return filters
+    endpoint = REGISTRY["v1"][endpoint_name]
+    typed: dict[str, Any] = {}
+    for key, value in filters.items():
+        field_def = endpoint.field(endpoint.filter_aliases.get(key, key))
+        is_key = field_def is not None and field_def.kind is Kind.KEY
+        typed[key] = parse_key(value) if is_key else value
+    return typed
+
+
+def _document_of(spec: JobSpec, api: str) -> dict[str, Any]:
+    """The registry-relevant part of a typed spec as a document, for ``api_problems``."""
+    exports = []
+    for e in spec.exports:
+        exports.append(
+            {
+                "endpoint": e.endpoint,
+                "name": e.name,
+                "filter": dict(e.filter),
+                "sort": [s.to_api() for s in e.sort],
+                "page_size": e.page_size,
+                "include_xml": e.include_xml,
+                "include_evaluation_details": e.include_evaluation_details,
+            }
+        )
+    source = {"api": api, "server_version": spec.source.server_version}
+    return {"source": source, "exports": exports}
+
+
+def resolve_api(spec: JobSpec, api: str) -> JobSpec:
+    """``spec`` bound to the API a run uses: validated for it, filters typed for it.
+
+    ``auto`` specs are validated as "fits v1 or v2"; once the probe has chosen, a spec that only
+    fits the other API (a v2 range filter on a v1-only server, ``user-tasks`` on v1) is refused
+    here with every problem, before any export starts (exit 2).
+    """
+    if api not in ("v1", "v2"):
+        raise ValueError(f"api must be v1 or v2, got {api!r}")
+    if spec.source.api == api:
+        return spec
+    problems = api_problems(_document_of(spec, api), api)
+    if problems:
+        note = f"the server was probed as API {api} (source.api: auto); "
+        located = [SpecProblem(p.path, note + p.message) for p in problems]
+        raise SpecError(located, spec.origin)
+    exports = tuple(
+        replace(e, filter=_typed_filter(e.endpoint, dict(e.filter), api)) for e in spec.exports
+    )
+    return replace(spec, source=replace(spec.source, api=api), exports=exports)

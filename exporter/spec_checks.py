@@ -138,13 +138,42 @@ def scrub(problems: list[SpecProblem], secrets: list[str]) -> list[SpecProblem]:
 
 
 def semantic_problems(document: Any) -> list[SpecProblem]:
+    """Registry-dependent problems for the spec's ``source.api``.
+
+    ``auto`` cannot know the API before the run probes the server, so a spec is accepted when it
+    is valid for v1 or for v2; when it is valid for neither, the problems of the API its
+    endpoints belong to are reported (v1 unless it names a v2-only export). The run validates
+    again for the API the probe chose (``exporter.spec.resolve_api``).
+    """
     if not isinstance(document, dict):
         return []
     source = document.get("source")
-    api = source.get("api", "v1") if isinstance(source, dict) else "v1"
-    endpoints = REGISTRY.get(api) if isinstance(api, str) else None
+    api = source.get("api", "auto") if isinstance(source, dict) else "auto"
+    if api == "auto":
+        v1 = api_problems(document, "v1")
+        if not v1:
+            return []
+        v2 = api_problems(document, "v2")
+        if not v2:
+            return []
+        exports = document.get("exports")
+        names = [e.get("endpoint") for e in exports if isinstance(e, dict)] if exports else []
+        v2_only = any(n in REGISTRY["v2"] and n not in REGISTRY["v1"] for n in names)
+        return v2 if v2_only else v1
+    if isinstance(api, str) and api in REGISTRY:
+        return api_problems(document, api)
+    return []
+
+
+def api_problems(document: dict[str, Any], api: str) -> list[SpecProblem]:
+    """Every registry-dependent problem of ``document`` if it were run against ``api``."""
+    endpoints = REGISTRY[api]
+    source = document.get("source")
+    server_version = source.get("server_version", "8.8") if isinstance(source, dict) else "8.8"
+    if server_version not in ("8.8", "8.9"):
+        server_version = "8.8"  # the schema reports it
     exports = document.get("exports")
-    if endpoints is None or not isinstance(exports, list):
+    if not isinstance(exports, list):
         return []
     problems: list[SpecProblem] = []
     seen_names: dict[str, int] = {}
@@ -157,12 +186,7 @@ def semantic_problems(document: Any) -> list[SpecProblem]:
             continue
         endpoint = endpoints.get(name)
         if endpoint is None:
-            problems.append(
-                SpecProblem(
-                    join_path(where, "endpoint"),
-                    f"unknown endpoint {name!r}; valid endpoints are: {', '.join(endpoints)}",
-                )
-            )
+            problems.append(SpecProblem(join_path(where, "endpoint"), _unknown_endpoint(name, api)))
         export_name = export.get("name", name)
         if isinstance(export_name, str):
             if export_name in seen_names:
@@ -176,9 +200,61 @@ def semantic_problems(document: Any) -> list[SpecProblem]:
                 )
             else:
                 seen_names[export_name] = index
-        if endpoint is not None:
+        if endpoint is None:
+            continue
+        if api == "v1":
             problems.extend(_export_problems(where, export, endpoint, endpoints))
+        else:
+            problems.extend(_v2_export_problems(where, export, endpoint, server_version))
     return problems
+
+
+def _unknown_endpoint(name: str, api: str) -> str:
+    message = f"unknown endpoint {name!r}; valid endpoints are: {', '.join(REGISTRY[api])}"
+    others = [other for other in REGISTRY if other != api and name in REGISTRY[other]]
+    if others:
+        message += f" ({name} needs api: {others[0]})"
+    return message
+
+
+V1_MAX_PAGE_SIZE = 1000
+V2_SCHEMA_MAX_PAGE_SIZE = 10_000  # the schema's maximum reports anything above
+
+
+def _v2_export_problems(
+    where: str, export: dict[str, Any], endpoint: Endpoint, server_version: str
+) -> Iterator[SpecProblem]:
+    from exporter.endpoints_v2 import V2_ENDPOINTS
+    from exporter.v2_filters import validate_v2_filter, validate_v2_page_limit, validate_v2_sort
+
+    v2 = V2_ENDPOINTS[endpoint.name]
+    filters = export.get("filter")
+    if isinstance(filters, dict):
+        yield from validate_v2_filter(
+            filters, v2, join_path(where, "filter"), server_version=server_version
+        )
+    sort = export.get("sort")
+    if isinstance(sort, list) and all(isinstance(s, dict) for s in sort):
+        # The schema reports bad orders; only the fields are the registry's business.
+        entries = [{"field": s.get("field"), "order": "ASC"} for s in sort]
+        yield from validate_v2_sort(
+            entries, v2, join_path(where, "sort"), server_version=server_version
+        )
+    page_size = export.get("page_size")
+    if type(page_size) is int and 1 <= page_size <= V2_SCHEMA_MAX_PAGE_SIZE:  # else: schema
+        yield from validate_v2_page_limit(page_size, v2, join_path(where, "page_size"))
+    if export.get("include_xml") is True and not v2.has_xml:
+        with_xml = [e.name for e in V2_ENDPOINTS.values() if e.has_xml]
+        yield SpecProblem(
+            join_path(where, "include_xml"),
+            f"only applies to {', '.join(with_xml)}, not {endpoint.name}",
+        )
+    if export.get("include_evaluation_details") is True and not v2.detail_fields:
+        with_details = [e.name for e in V2_ENDPOINTS.values() if e.detail_fields]
+        yield SpecProblem(
+            join_path(where, "include_evaluation_details"),
+            f"only applies to {', '.join(with_details)}, not {endpoint.name}",
+        )
 
 
 def _export_problems(
@@ -210,6 +286,13 @@ def _export_problems(
                     f"unknown sort field {field_name!r} for endpoint {endpoint.name}; sortable "
                     f"fields are: {', '.join(endpoint.sort_fields)}",
                 )
+    page_size = export.get("page_size")
+    if type(page_size) is int and page_size > V1_MAX_PAGE_SIZE:
+        yield SpecProblem(
+            join_path(where, "page_size"),
+            f"{page_size} is greater than the maximum of {V1_MAX_PAGE_SIZE} (v1's page size; "
+            "v2 allows up to 10000)",
+        )
     if export.get("include_xml") is True and not endpoint.has_xml:
         with_xml = [e.name for e in endpoints.values() if e.has_xml]
         yield SpecProblem(

@@ -188,7 +188,7 @@ def test_cli_exits_1_naming_each_failed_export(misbehaving: str, tmp_path: Path)
     spec.write_text(
         f"""
 version: 1
-source: {{base_url: "{misbehaving}", retry: {{max_attempts: 2}}}}
+source: {{base_url: "{misbehaving}", api: v1, retry: {{max_attempts: 2}}}}
 exports:
   - {{endpoint: process-instances, name: good, page_size: 5}}
   - {{endpoint: incidents, name: looping, page_size: 5}}

@@ -28,7 +28,8 @@ def job(
     timeout: float = 10.0,
 ) -> JobSpec:
     return JobSpec(
-        source=SourceSpec(base_url=base_url, retry=FAST_RETRY, timeout_seconds=timeout),
+        # v1 pinned: these tests count the exact requests of v1 exports (auto adds a probe).
+        source=SourceSpec(base_url=base_url, api="v1", retry=FAST_RETRY, timeout_seconds=timeout),
         exports=exports,
         output=OutputSpec(format="jsonl", path=str(out)),
         concurrency=concurrency,

@@ -23,6 +23,7 @@ from exporter.spec import (
     load_schema,
     load_spec,
     parse_spec_text,
+    resolve_api,
     schema_text,
 )
 from exporter.spec_checks import secret_paths
@@ -95,7 +96,8 @@ def problems_of(text: str, env: dict[str, str] | None = None) -> list[str]:
 def test_minimal_spec_gets_the_documented_defaults() -> None:
     spec = parse(MINIMAL)
     assert spec.source.base_url == "http://127.0.0.1:8080"  # trailing slash dropped
-    assert spec.source.api == "v1"
+    assert spec.source.api == "auto"
+    assert spec.source.server_version == "8.8"
     assert spec.source.auth == AuthSpec(mode="none")
     assert spec.source.retry == RetrySpec()
     assert spec.source.tls == TlsSpec()
@@ -150,9 +152,14 @@ def test_identity_defaults_audience_and_null_audience_means_none() -> None:
 
 
 def test_key_filter_accepts_ints_and_digit_strings_within_int64() -> None:
+    v1 = MINIMAL.replace("  base_url:", "  api: v1\n  base_url:")
     for value in ("2251799813685255", 2251799813685255, -1, "9223372036854775807"):
-        text = MINIMAL + f"    filter: {{key: {json.dumps(value)}}}\n"
+        text = v1 + f"    filter: {{key: {json.dumps(value)}}}\n"
         assert parse(text).exports[0].filter["key"] == int(value)
+        # auto keeps the value as written until the probe has chosen the API.
+        auto = parse(MINIMAL + f"    filter: {{key: {json.dumps(value)}}}\n")
+        assert auto.exports[0].filter["key"] == value
+        assert resolve_api(auto, "v1").exports[0].filter["key"] == int(value)
 
 
 @pytest.mark.parametrize(
@@ -426,7 +433,11 @@ def test_schema_defaults_match_the_dataclass_defaults() -> None:
         == 4
         == spec_module.JobSpec.__dataclass_fields__["concurrency"].default
     )
-    assert source["api"]["default"] == "v1"
+    assert (
+        source["api"]["default"]
+        == "auto"
+        == spec_module.SourceSpec.__dataclass_fields__["api"].default
+    )
     assert checked >= 12
 
 
@@ -437,7 +448,8 @@ def test_schema_auth_modes_and_endpoints_agree_with_the_code() -> None:
     endpoint_doc = schema["properties"]["exports"]["items"]["properties"]["endpoint"]
     for name in REGISTRY["v1"]:
         assert name in endpoint_doc["description"]
-    assert schema["properties"]["source"]["properties"]["api"]["enum"] == list(REGISTRY)
+    api_enum = schema["properties"]["source"]["properties"]["api"]["enum"]
+    assert api_enum == [*REGISTRY, "auto"] == list(spec_module.API_CHOICES)
 
 
 def test_every_spec_dataclass_field_is_in_the_schema() -> None:

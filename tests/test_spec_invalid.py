@@ -75,7 +75,10 @@ CASES = [
         id="base-url-without-scheme",
     ),
     pytest.param(
-        with_("source.api", "v3"), "source.api", "'v3' is not one of ['v1']", id="unknown-api"
+        with_("source.api", "v3"),
+        "source.api",
+        "'v3' is not one of ['v1', 'v2', 'auto']",
+        id="unknown-api",
     ),
     pytest.param(
         with_("source.auth", {"mode": "kerberos"}),
@@ -288,7 +291,7 @@ CASES = [
         id="sort-not-a-list",
     ),
     pytest.param(
-        export(endpoint="variables", page_size=1001),
+        with_("source.api", "v1") | {"exports": [{"endpoint": "variables", "page_size": 1001}]},
         "exports[0].page_size",
         "1001 is greater than the maximum of 1000",
         id="page-size-too-big",

@@ -195,7 +195,8 @@ def test_register_v2_adds_the_lookup_without_touching_v1() -> None:
     register_v2(registry)
     assert registry["v2"] is V2_ENDPOINTS
     assert registry["v1"] is endpoints.V1_ENDPOINTS
-    assert "v2" not in endpoints.REGISTRY  # the lead decides when to register
+    assert endpoints.REGISTRY["v2"] is V2_ENDPOINTS  # importing the registry registers v2
+    assert endpoints.endpoint_names("auto")[-2:] == ("user-tasks", "jobs")
 
 
 def test_unknown_v2_endpoint_names_the_valid_ones() -> None:

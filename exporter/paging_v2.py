@@ -1,0 +1,168 @@
+"""v2 cursor paging: ``page: {limit, after}`` with the opaque ``endCursor`` echoed back.
+
+Same ``Paginator`` protocol as v1's ``SearchAfterPaginator`` (``paging.py``), so the runner's
+loop, prefetching, checkpoints and resume do not care which API they page. The contract
+(``orchestration-v2.md`` sections 2.4, 2.5 and 3):
+
+* the first request has no ``after`` (never ``after: ""``); every next one sends the previous
+  page's ``endCursor`` verbatim (an opaque base64 string; the resume cursor is that string);
+* ``limit`` is the export's ``page_size`` (at most the server's maximum, 10,000), lowered to
+  what ``max_records`` still allows;
+* the end is a short or empty page, or a null/missing/empty ``endCursor``; a repeated
+  ``endCursor`` is a contract violation (``ProtocolError``), never a loop;
+* the unique key is appended to the sort as tie-breaker where the resource allows sorting by
+  it (not user tasks: the server tie-breaks on it anyway);
+* ``page.totalItems`` (capped at 10,000 on Elasticsearch, ``hasMoreTotalItems`` then true)
+  feeds progress only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from exporter.endpoints_v2 import V2Endpoint
+from exporter.errors import ProtocolError
+from exporter.spec import ExportSpec
+from exporter.v2_filters import to_wire_filter
+
+
+def v2_sort(endpoint: V2Endpoint, export: ExportSpec) -> list[dict[str, str]]:
+    """The sort sent to the server: the export's, then the unique key where it is sortable."""
+    sort = [s.to_api() for s in export.sort]
+    if endpoint.key_sortable and all(s["field"] != endpoint.unique_key for s in sort):
+        sort.append({"field": endpoint.unique_key, "order": "ASC"})
+    return sort
+
+
+class CursorPaginator:
+    """v2 ``page.after`` paging of one export (see the module docstring)."""
+
+    def __init__(
+        self,
+        endpoint: V2Endpoint,
+        export: ExportSpec,
+        *,
+        start_cursor: str | None = None,
+        already_emitted: int = 0,
+    ) -> None:
+        if not 1 <= export.page_size <= endpoint.max_page_limit:
+            raise ValueError(
+                f"page_size must be 1..{endpoint.max_page_limit} on v2, got {export.page_size}"
+            )
+        if start_cursor is not None and (not isinstance(start_cursor, str) or not start_cursor):
+            raise ProtocolError(
+                f"{export.name}: the checkpoint's cursor is not a v2 cursor "
+                f"({type(start_cursor).__name__}); was it written by a v1 export?"
+            )
+        self.endpoint = endpoint
+        self.export = export
+        self._filter = to_wire_filter(export.filter, endpoint)
+        self._sort = v2_sort(endpoint, export)
+        self._cursor: str | None = start_cursor
+        self._seen: set[str] = {start_cursor} if start_cursor else set()
+        self._emitted = already_emitted
+        self._pages = 0
+        self._total: int | None = None
+        self.more_than_total = False
+        self._last_size: int | None = None
+        self._done = self._remaining() == 0
+
+    @property
+    def has_next(self) -> bool:
+        return not self._done
+
+    @property
+    def cursor(self) -> str | None:
+        return self._cursor
+
+    @property
+    def total(self) -> int | None:
+        return self._total
+
+    @property
+    def emitted(self) -> int:
+        return self._emitted
+
+    @property
+    def pages(self) -> int:
+        return self._pages
+
+    def _remaining(self) -> int | None:
+        cap = self.export.max_records
+        return None if cap is None else max(cap - self._emitted, 0)
+
+    def base_body(self, limit: int) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        if self._filter:
+            body["filter"] = dict(self._filter)
+        body["sort"] = [dict(s) for s in self._sort]
+        body["page"] = {"limit": limit}
+        return body
+
+    def first_request(self) -> dict[str, Any]:
+        return self.next_request()
+
+    def next_request(self) -> dict[str, Any]:
+        if self._done:
+            raise RuntimeError("no next page: the export is complete")
+        limit = self.export.page_size
+        remaining = self._remaining()
+        if remaining is not None:
+            limit = min(limit, remaining)
+        body = self.base_body(limit)
+        if self._cursor:  # never ``after: ""``
+            body["page"]["after"] = self._cursor
+        self._last_size = limit
+        return body
+
+    def update_state(self, response: Any) -> list[dict[str, Any]]:
+        if self._last_size is None:
+            raise RuntimeError("update_state() called before a request was built")
+        limit, self._last_size = self._last_size, None
+        name = self.export.name
+        number = self._pages + 1
+        if not isinstance(response, Mapping):
+            raise ProtocolError(
+                f"{name}: search response is {type(response).__name__}, expected an object"
+            )
+        items = response.get("items")
+        if not isinstance(items, list):
+            raise ProtocolError(f"{name}: search response has no 'items' list")
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise ProtocolError(
+                    f"{name}: page {number} item {index} is {type(item).__name__}, "
+                    "expected an object"
+                )
+        if len(items) > limit:
+            raise ProtocolError(
+                f"{name}: server returned {len(items)} items for limit {limit} (page {number})"
+            )
+        page = response.get("page")
+        page = page if isinstance(page, Mapping) else {}
+        if self._total is None:
+            total = page.get("totalItems")
+            if isinstance(total, int) and not isinstance(total, bool):
+                self._total = total
+                self.more_than_total = page.get("hasMoreTotalItems") is True
+        end_cursor = page.get("endCursor")
+        if end_cursor is not None and not isinstance(end_cursor, str):
+            raise ProtocolError(
+                f"{name}: page {number} endCursor is {type(end_cursor).__name__}, expected a string"
+            )
+        has_cursor = bool(end_cursor) and bool(items)
+        if has_cursor:
+            assert isinstance(end_cursor, str)
+            if end_cursor in self._seen:
+                raise ProtocolError(
+                    f"{name}: the server repeated the cursor {end_cursor[:60]!r} (page {number}); "
+                    "stopping instead of looping"
+                )
+            self._seen.add(end_cursor)
+            self._cursor = end_cursor
+        self._pages += 1
+        self._emitted += len(items)
+        if len(items) < limit or not items or not has_cursor or self._remaining() == 0:
+            self._done = True
+        return items

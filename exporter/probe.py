@@ -1,0 +1,66 @@
+"""``source.api: auto``: ask the server once per run which API it speaks (prefer v2).
+
+One cheap search per API, through the run's ``ApiClient`` (same auth, retries and TLS):
+
+1. ``POST /v2/process-definitions/search`` with ``{"page": {"limit": 1}}``: a JSON answer means v2;
+2. only on 404 or 405 (no such route: Camunda before 8.8, or a v1-only gateway):
+   ``POST /v1/process-definitions/search`` with ``{"size": 1}``: a JSON answer means v1.
+
+401 and 403 are authentication/authorization failures, not a missing API: falling back would hide
+the real problem (and v1 would fail the same way), so they are raised as ``AuthError``. Any other
+failure (5xx after retries, TLS, a broken body) is raised as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from exporter.errors import ApiError, AuthError
+
+log = logging.getLogger(__name__)
+
+V2_PROBE = ("/v2/process-definitions/search", {"page": {"limit": 1}})
+V1_PROBE = ("/v1/process-definitions/search", {"size": 1})
+NOT_THERE = (404, 405)
+
+
+class ProbeClient(Protocol):
+    def post_json(self, path: str, body: dict[str, Any], *, stats: Any = None) -> Any: ...
+
+
+def _ask(client: ProbeClient, path: str, body: dict[str, Any], stats: Any) -> int | None:
+    """None when the server answered the search, else the HTTP status of the refusal."""
+    try:
+        client.post_json(path, body, stats=stats)
+    except ApiError as exc:
+        if exc.status in (401, 403):
+            raise AuthError(
+                f"api auto: POST {path} was refused with HTTP {exc.status}; the credentials "
+                f"are not allowed to search (not a sign of a missing API): {exc}"
+            ) from None
+        if exc.status in NOT_THERE:
+            return exc.status
+        raise
+    return None
+
+
+def choose_api(client: ProbeClient, stats: Any = None) -> tuple[str, str]:
+    """``("v2" | "v1", reason)``; raises ``ExportFailed`` subclasses when neither answers."""
+    v2_path, v2_body = V2_PROBE
+    refused = _ask(client, v2_path, v2_body, stats)
+    if refused is None:
+        return "v2", f"POST {v2_path} answered 200"
+    v1_path, v1_body = V1_PROBE
+    v1_refused = _ask(client, v1_path, v1_body, stats)
+    if v1_refused is None:
+        return "v1", f"POST {v2_path} answered {refused}, POST {v1_path} answered 200"
+    raise ApiError(
+        f"api auto: the server has neither API (POST {v2_path} answered {refused}, "
+        f"POST {v1_path} answered {v1_refused}); check source.base_url",
+        status=v1_refused,
+    )
+
+
+def log_choice(api: str, reason: str) -> None:
+    log.info("api auto: chose %s (%s)", api, reason)
