@@ -97,7 +97,8 @@ def export_spec(
     """A job spec as operate-export's users write it; ``concurrency=None`` keeps the default."""
     spec: dict[str, Any] = {
         "version": 1,
-        "source": {"base_url": base_url, "auth": {"mode": "none"}},
+        # api pinned to v1: the limit and the dlt peer page the v1 search endpoints too.
+        "source": {"base_url": base_url, "api": "v1", "auth": {"mode": "none"}},
         "exports": exports,
         "output": {"format": fmt, "path": str(out_dir)},
     }
