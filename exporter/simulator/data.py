@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from exporter.endpoints import V1_ENDPOINTS
+from exporter.endpoints import REGISTRY, V1_ENDPOINTS
 
 Row = dict[str, Any]
 
@@ -103,7 +103,8 @@ class Table:
 
 
 class Dataset:
-    """All eight resources plus the definition XML, generated from ``seed`` and ``scale``."""
+    """All eight v1 resources, v2's user tasks and jobs, and the definition XML, generated
+    from ``seed`` and ``scale``."""
 
     def __init__(self, scale: int, seed: int) -> None:
         if scale < 0:
@@ -113,7 +114,7 @@ class Dataset:
         with gc_paused():
             tables, xml = _Generator(scale, seed).run()
         self.tables: dict[str, Table] = {
-            name: Table(name, V1_ENDPOINTS[name].unique_key, rows) for name, rows in tables.items()
+            name: Table(name, _unique_key(name), rows) for name, rows in tables.items()
         }
         self._xml = xml
         self._views: dict[str, Any] = {}
@@ -140,12 +141,20 @@ class Dataset:
         return self._views[api].search_records(name)
 
 
+def _unique_key(name: str) -> str:
+    # user-tasks and jobs exist on v2 only; their internal rows use v2's names.
+    return (V1_ENDPOINTS.get(name) or REGISTRY["v2"][name]).unique_key
+
+
 class _Generator:
     def __init__(self, scale: int, seed: int) -> None:
         self.scale = scale
+        self.seed = seed
         self.rng = random.Random(f"{seed}:{scale}")
         self.counters = [0] * (PARTITIONS + 1)
         self.out: dict[str, list[Row]] = {name: [] for name in V1_ENDPOINTS}
+        self.out["user-tasks"] = []
+        self.out["jobs"] = []
         self.xml: dict[tuple[str, int], str] = {}
 
     def key(self, partition: int) -> int:
@@ -156,7 +165,99 @@ class _Generator:
         self.definitions()
         self.decisions()
         self.instances()
+        # After everything v1 serves, with its own random stream: adding the v2-only
+        # resources leaves the v1 data (and every test pinned to it) unchanged.
+        self.tasks_and_jobs(random.Random(f"{self.seed}:{self.scale}:v2"))
         return self.out, self.xml
+
+    def tasks_and_jobs(self, rng: random.Random) -> None:
+        """User tasks from the review nodes, jobs from the service-task nodes (v2 names)."""
+        instances = {row["key"]: row for row in self.out["process-instances"]}
+        definitions = {row["key"]: row for row in self.out["process-definitions"]}
+        incidents = {row["key"]: row for row in self.out["incidents"]}
+        for node in self.out["flownode-instances"]:
+            instance = instances[node["processInstanceKey"]]
+            definition = definitions[node["processDefinitionKey"]]
+            partition = (instance["key"] >> KEY_BITS) or 1
+            common: Row = {
+                "processDefinitionId": definition["bpmnProcessId"],
+                "processDefinitionKey": definition["key"],
+                "processInstanceKey": instance["key"],
+                "elementId": node["flowNodeId"],
+                "elementInstanceKey": node["key"],
+                "tenantId": node["tenantId"],
+            }
+            if node["type"] == "USER_TASK":
+                self.user_task(rng, node, definition, common, partition)
+            elif node["type"] == "SERVICE_TASK":
+                incident = incidents.get(node.get("incidentKey"))
+                self.job(rng, node, common, partition, incident)
+
+    def user_task(
+        self, rng: random.Random, node: Row, definition: Row, common: Row, partition: int
+    ) -> None:
+        state = {"ACTIVE": "CREATED", "COMPLETED": "COMPLETED", "TERMINATED": "CANCELED"}
+        task: Row = {
+            "userTaskKey": self.key(partition),
+            "name": node["flowNodeName"],
+            "state": state[node["state"]],
+            "candidateGroups": rng.choice((["reviewers"], ["reviewers", "finance"], [])),
+            "candidateUsers": rng.choice(([], ["demo"], ["zoë", "demo"])),
+            "creationDate": node["startDate"],
+            "processDefinitionVersion": definition["version"],
+            "customHeaders": {"channel": rng.choice(("web", "mobile")), "note": "l'équipe"},
+            "priority": rng.randrange(0, 101),
+            **common,
+        }
+        if "name" in definition:
+            task["processName"] = definition["name"]
+        assignee = rng.choice((None, "demo", "zoë.o'brien"))
+        if assignee is not None:
+            task["assignee"] = assignee
+        if node["state"] == "COMPLETED":
+            task["completionDate"] = node["endDate"]
+        if rng.random() < 0.5:
+            task["dueDate"] = node["startDate"] + rng.randrange(1, 10) * 86_400_000
+        if rng.random() < 0.3:
+            task["followUpDate"] = node["startDate"] + 86_400_000
+        if rng.random() < 0.4:
+            task["formKey"] = self.key(1)
+        elif rng.random() < 0.3:
+            task["externalFormReference"] = "https://forms.example.com/review?lang=fr"
+        self.out["user-tasks"].append(task)
+
+    def job(
+        self, rng: random.Random, node: Row, common: Row, partition: int, incident: Row | None
+    ) -> None:
+        key = incident["jobKey"] if incident and "jobKey" in incident else self.key(partition)
+        job: Row = {
+            "jobKey": key,
+            "type": "check-stock",
+            "kind": "BPMN_ELEMENT",
+            "listenerEventType": "UNSPECIFIED",
+            "retries": 3,
+            "hasFailedWithRetriesLeft": False,
+            "isDenied": False,
+            "customHeaders": {"timeout": "PT5M"},
+            **common,
+        }
+        if node["state"] == "COMPLETED":
+            job |= {"state": "COMPLETED", "worker": "stock-worker", "endTime": node["endDate"]}
+        elif node["state"] == "TERMINATED":
+            job |= {"state": "CANCELED", "endTime": node["endDate"]}
+        elif incident is not None:
+            job |= {
+                "state": "FAILED",
+                "worker": "stock-worker",
+                "retries": 0,
+                "errorMessage": incident["message"],
+                "deadline": node["startDate"] + 300_000,
+            }
+            if rng.random() < 0.5:
+                job["errorCode"] = "OUT_OF_STOCK"
+        else:
+            job |= {"state": "CREATED", "deadline": node["startDate"] + 300_000}
+        self.out["jobs"].append(job)
 
     def definitions(self) -> None:
         self.defs_by_tenant: dict[str, list[Row]] = {t: [] for t in TENANTS}

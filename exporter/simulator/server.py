@@ -19,12 +19,16 @@ from urllib.parse import urlsplit
 import orjson
 
 from exporter.simulator.api import V1Api
+from exporter.simulator.api_v2 import V2Api, v2_problem
 from exporter.simulator.auth import IDENTITY_TOKEN_PATH, SAAS_TOKEN_PATH, Authenticator
 from exporter.simulator.data import Dataset
 from exporter.simulator.faults import FaultConfig, FaultInjector
 from exporter.simulator.responses import LOGIN_PAGE, Response, json_response, problem
 from exporter.simulator.stats import Stats
 from exporter.simulator.v1 import V1View
+from exporter.simulator.v2 import V2View
+
+APIS = ("v1", "v2", "both")
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class SimulatorConfig:
     faults: FaultConfig = field(default_factory=FaultConfig)
     host: str = "127.0.0.1"
     port: int = 0
-    api: str = "v1"
+    api: str = "v1"  # v1 | v2 | both: which API paths the server answers (others: 404)
 
 
 class _Server(ThreadingHTTPServer):
@@ -92,7 +96,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(sim.control(method, path, body))
             return
         is_auth = path in sim.auth.auth_paths()
-        is_api = path.startswith("/v1/")
+        is_v2 = path.startswith("/v2/")
+        is_api = path.startswith("/v1/") or is_v2
         truncate = False
         if is_auth or is_api:
             kind = sim.faults.draw(is_auth)
@@ -102,7 +107,7 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(sim.faults.config.latency_ms / 1000)
             if kind is not None:
                 sim.stats_.fault(kind)
-                if self._inject(kind, sim.faults.config):
+                if self._inject(kind, sim.faults.config, is_v2):
                     return
                 truncate = kind == "truncated"
         if is_auth:
@@ -117,12 +122,31 @@ class _Handler(BaseHTTPRequestHandler):
                 sim.stats_.count("unauthorized")
             self._send(denied)
             return
-        response = sim.api.handle(method, path, body)
+        api = sim.api_v2 if is_v2 else sim.api
+        if api is None:  # the other API is not served: what an older/newer cluster answers
+            response = (
+                v2_problem(404, "NOT_FOUND", f"No endpoint {method} {path}")
+                if is_v2
+                else problem(404, f"No endpoint {method} {path}", "Requested resource not found")
+            )
+        else:
+            response = api.handle(method, path, body)
         response.headers.extend(extra)
         self._send(response, truncate=truncate)
 
-    def _inject(self, kind: str, config: FaultConfig) -> bool:
+    def _inject(self, kind: str, config: FaultConfig, is_v2: bool = False) -> bool:
         """Apply a fault; True when the request is fully answered (or dropped)."""
+        if is_v2 and kind in ("429", "500", "503"):
+            # v2 backpressure: problem details naming RESOURCE_EXHAUSTED (orchestration-v2.md 7).
+            status = int(kind)
+            if status == 500:
+                detail = "Expected to handle request: RESOURCE_EXHAUSTED"
+                answer = v2_problem(500, "INTERNAL", detail)
+            else:
+                answer = v2_problem(status, "RESOURCE_EXHAUSTED", "The broker is overloaded")
+            headers = [("Retry-After", str(config.retry_after))] if status == 429 else []
+            self._send(answer, headers)
+            return True
         if kind == "429":
             self._send(
                 problem(429, "Too many requests", "Too Many Requests"),
@@ -181,11 +205,14 @@ class Simulator:
 
     def __init__(self, config: SimulatorConfig | None = None) -> None:
         self.config = config or SimulatorConfig()
-        if self.config.api != "v1":
-            raise ValueError(f"unsupported api {self.config.api!r}; this simulator serves v1")
+        if self.config.api not in APIS:
+            raise ValueError(f"unsupported api {self.config.api!r}; choose one of {APIS}")
         self.dataset = Dataset(self.config.scale, self.config.seed)
         self.view = V1View(self.dataset, self.config.variable_threshold)
         self.dataset.attach_view("v1", self.view)
+        # Both views always exist (the truth of either API); the routes follow ``api``.
+        self.view_v2 = V2View(self.dataset, self.config.variable_threshold)
+        self.dataset.attach_view("v2", self.view_v2)
         self.stats_ = Stats()
         self.faults = FaultInjector(self.config.faults, self.config.seed)
         self.auth = Authenticator(
@@ -200,7 +227,13 @@ class Simulator:
             session_max_requests=self.config.session_max_requests,
             count=self.stats_.count,
         )
-        self.api = V1Api(self.dataset, self.view, self.stats_)
+        serves = self.config.api
+        self.api: V1Api | None = (
+            V1Api(self.dataset, self.view, self.stats_) if serves in ("v1", "both") else None
+        )
+        self.api_v2: V2Api | None = (
+            V2Api(self.dataset, self.view_v2, self.stats_) if serves in ("v2", "both") else None
+        )
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -263,6 +296,7 @@ class Simulator:
 
     def set_faults(self, faults: FaultConfig) -> None:
         self.faults.set(faults)
+
     def control(self, method: str, path: str, body: bytes) -> Response:
         if path == "/__sim/stats" and method == "GET":
             return json_response(200, self.stats())

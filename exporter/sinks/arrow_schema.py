@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from exporter.endpoints import Endpoint, Field, Kind
+from exporter.endpoints_v2 import V2Kind
 from exporter.spec import ExportSpec
 
 EXTRA_COLUMN = "_extra"
@@ -32,7 +33,22 @@ EVALUATED_OUTPUT_TYPE = pa.struct(
     ]
 )
 
-KIND_TYPES: dict[Kind, pa.DataType] = {
+# v2 (GET /v2/decision-instances/{key}): evaluatedInputs and matchedRules.
+DECISION_INPUT_TYPE = pa.struct(
+    [("inputId", pa.string()), ("inputName", pa.string()), ("inputValue", pa.string())]
+)
+MATCHED_OUTPUT_TYPE = pa.struct(
+    [("outputId", pa.string()), ("outputName", pa.string()), ("outputValue", pa.string())]
+)
+MATCHED_RULE_TYPE = pa.struct(
+    [
+        ("ruleId", pa.string()),
+        ("ruleIndex", pa.int32()),
+        ("evaluatedOutputs", pa.list_(MATCHED_OUTPUT_TYPE)),
+    ]
+)
+
+KIND_TYPES: dict[Kind | V2Kind, pa.DataType] = {
     Kind.KEY: pa.int64(),
     Kind.INT32: pa.int32(),
     Kind.STRING: pa.string(),
@@ -43,10 +59,21 @@ KIND_TYPES: dict[Kind, pa.DataType] = {
     Kind.EVALUATED_INPUTS: pa.list_(EVALUATED_INPUT_TYPE),
     Kind.EVALUATED_OUTPUTS: pa.list_(EVALUATED_OUTPUT_TYPE),
     Kind.XML: pa.string(),
+    V2Kind.STRING_LIST: pa.list_(pa.string()),
+    V2Kind.JSON_OBJECT: pa.string(),  # an object of strings, kept as JSON text
+    V2Kind.DECISION_INPUTS: pa.list_(DECISION_INPUT_TYPE),
+    V2Kind.MATCHED_RULES: pa.list_(MATCHED_RULE_TYPE),
 }
 
+EVALUATION_KINDS = (
+    Kind.EVALUATED_INPUTS,
+    Kind.EVALUATED_OUTPUTS,
+    V2Kind.DECISION_INPUTS,
+    V2Kind.MATCHED_RULES,
+)
 
-def arrow_type(kind: Kind) -> pa.DataType:
+
+def arrow_type(kind: Kind | V2Kind) -> pa.DataType:
     return KIND_TYPES[kind]
 
 
@@ -56,7 +83,7 @@ def wanted(field: Field, export: ExportSpec) -> bool:
         return True
     if field.kind is Kind.XML:
         return export.include_xml
-    if field.kind in (Kind.EVALUATED_INPUTS, Kind.EVALUATED_OUTPUTS):
+    if field.kind in EVALUATION_KINDS:
         return export.include_evaluation_details
     return True
 

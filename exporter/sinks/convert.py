@@ -16,6 +16,7 @@ original list), so overlaying ``_extra`` on the typed columns gives back the API
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,11 +25,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from exporter.endpoints import Endpoint, Kind
+from exporter.endpoints_v2 import V2Kind
 from exporter.errors import OutputError
 from exporter.sinks.arrow_schema import (
+    DECISION_INPUT_TYPE,
     EVALUATED_INPUT_TYPE,
     EVALUATED_OUTPUT_TYPE,
     EXTRA_COLUMN,
+    MATCHED_RULE_TYPE,
     TIMESTAMP_TYPE,
     arrow_type,
     columns,
@@ -69,6 +73,35 @@ def _integers(target: pa.DataType, expected: str) -> ColumnConverter:
     return convert
 
 
+def _keys(values: list[Any]) -> pa.Array:
+    """int64 keys from JSON numbers (v1) or strings of digits (v2), exactly.
+
+    v2 sends keys as strings; Arrow's string -> int64 cast parses them as integers (no float
+    on the way: 9007199254740993 stays itself) and refuses anything that is not digits.
+    """
+    try:
+        inferred = pa.array(values)
+    except _ARROW_ERRORS:
+        raise _Mismatch(_KEY_EXPECTED) from None
+    if pa.types.is_string(inferred.type) or pa.types.is_large_string(inferred.type):
+        try:
+            return inferred.cast(pa.int64())
+        except _ARROW_ERRORS:
+            raise _Mismatch(_KEY_EXPECTED) from None
+    if not (pa.types.is_null(inferred.type) or inferred.type == pa.int64()):
+        raise _Mismatch(_KEY_EXPECTED)
+    return inferred
+
+
+_KEY_EXPECTED = "an integer within int64 (or a string of its digits)"
+
+
+def _json_objects(values: list[Any]) -> pa.Array:
+    if any(v is not None and not isinstance(v, dict) for v in values):
+        raise _Mismatch("a JSON object")
+    return pa.array([None if v is None else orjson.dumps(v).decode() for v in values], pa.string())
+
+
 def _booleans(values: list[Any]) -> pa.Array:
     try:
         inferred = pa.array(values)
@@ -91,9 +124,18 @@ def _strings(values: list[Any]) -> pa.Array:
 _DATE_EXPECTED = "a date string like 2022-03-17T11:50:25.729+0000"
 
 
+_LONG_FRACTION = re.compile(r"(\.\d{3})\d+")
+
+
 def _dates(values: list[Any]) -> pa.Array:
     try:
         return pa.array(values, pa.string()).cast(TIMESTAMP_TYPE)
+    except _ARROW_ERRORS:
+        pass
+    # RFC 3339 allows more than millisecond digits (the cast refuses them): cut to ms.
+    try:
+        cut = [_LONG_FRACTION.sub(r"\1", v, count=1) if isinstance(v, str) else v for v in values]
+        return pa.array(cut, pa.string()).cast(TIMESTAMP_TYPE)
     except _ARROW_ERRORS:
         raise _Mismatch(_DATE_EXPECTED) from None
 
@@ -108,7 +150,8 @@ def _nested(target: pa.DataType, expected: str) -> ColumnConverter:
     return convert
 
 
-_CONVERTERS: dict[Kind, ColumnConverter] = {
+_CONVERTERS: dict[Kind | V2Kind, ColumnConverter] = {
+    # v1 sends keys as JSON numbers: a string there is a contract deviation, refused.
     Kind.KEY: _integers(pa.int64(), "an integer within int64"),
     Kind.INT32: _integers(pa.int32(), "an integer within int32"),
     Kind.BOOL: _booleans,
@@ -124,11 +167,22 @@ _CONVERTERS: dict[Kind, ColumnConverter] = {
         pa.list_(EVALUATED_OUTPUT_TYPE),
         "a list of {id, name, value, ruleId, ruleIndex} objects",
     ),
+    V2Kind.STRING_LIST: _nested(pa.list_(pa.string()), "a list of strings"),
+    V2Kind.JSON_OBJECT: _json_objects,
+    V2Kind.DECISION_INPUTS: _nested(
+        pa.list_(DECISION_INPUT_TYPE), "a list of {inputId, inputName, inputValue} objects"
+    ),
+    V2Kind.MATCHED_RULES: _nested(
+        pa.list_(MATCHED_RULE_TYPE),
+        "a list of {ruleId, ruleIndex, evaluatedOutputs: [{outputId, outputName, outputValue}]}",
+    ),
 }
 
-_STRUCT_KEYS: dict[Kind, frozenset[str]] = {
+_STRUCT_KEYS: dict[Kind | V2Kind, frozenset[str]] = {
     Kind.EVALUATED_INPUTS: frozenset(f.name for f in EVALUATED_INPUT_TYPE),
     Kind.EVALUATED_OUTPUTS: frozenset(f.name for f in EVALUATED_OUTPUT_TYPE),
+    V2Kind.DECISION_INPUTS: frozenset(f.name for f in DECISION_INPUT_TYPE),
+    V2Kind.MATCHED_RULES: frozenset(f.name for f in MATCHED_RULE_TYPE),
 }
 
 
@@ -153,7 +207,10 @@ class RecordConverter:
         self.schema = schema_for(endpoint, export)
         self._columns = columns(endpoint, export)
         self._known = frozenset(f.name for f in self._columns)
-        self._converters = [(f.name, f.kind, _CONVERTERS[f.kind]) for f in self._columns]
+        self._by_kind = dict(_CONVERTERS)
+        if endpoint.api == "v2":
+            self._by_kind[Kind.KEY] = _keys  # v2 keys are strings of digits
+        self._converters = [(f.name, f.kind, self._by_kind[f.kind]) for f in self._columns]
         self._nested = [
             (f.name, _STRUCT_KEYS[f.kind]) for f in self._columns if f.kind in _STRUCT_KEYS
         ]
@@ -211,12 +268,12 @@ class RecordConverter:
     def _locate(
         self,
         name: str,
-        kind: Kind,
+        kind: Kind | V2Kind,
         values: list[Any],
         records: Sequence[dict[str, Any]],
         expected: str,
     ) -> OutputError:
-        converter = _CONVERTERS[kind]
+        converter = self._by_kind[kind]
         for index, value in enumerate(values):
             try:
                 converter([value])
