@@ -122,7 +122,13 @@ def _parse_faults(values: tuple[str, ...], latency_ms: int) -> FaultConfig:
     metavar="KIND=RATE",
     help="Inject a fault kind on a fraction of API requests (repeatable).",
 )
-@click.option("--api", default="v1", show_default=True, type=click.Choice(["v1"]))
+@click.option(
+    "--api",
+    default="v1",
+    show_default=True,
+    type=click.Choice(["v1", "v2", "both"]),
+    help="Which API to serve: v1 (/v1, Operate), v2 (/v2, Orchestration Cluster) or both.",
+)
 def simulate(
     host: str,
     port: int,
