@@ -127,3 +127,27 @@ def run_export(
         total += got
     shutil.rmtree(out_dir, ignore_errors=True)
     return Sample(wall, cpu, rss, total)
+
+
+def run_split_writer(
+    sim: SimulatorProcess, endpoint_name: str, page_size: int, expected: int, work: Path, fmt: str
+) -> Sample:
+    """The split-process prototype (bench/split_writer.py); CPU includes its writer child."""
+    out_file = work / f"split.{fmt}"
+    out_file.unlink(missing_ok=True)
+    command = [
+        sys.executable, str(BENCH_DIR / "split_writer.py"), sim.base_url, endpoint_name,
+        str(page_size), str(out_file), fmt,
+    ]  # fmt: skip
+    wall, cpu, rss, stdout = run_measured(
+        command, log_path=work / f"split-{fmt}.log", timeout_s=CHILD_TIMEOUT_S
+    )
+    if fmt == "parquet":
+        records = count_parquet_rows(out_file.parent, pattern=out_file.name)
+    else:
+        records = count_jsonl_lines(out_file.parent, pattern=out_file.name)
+    check_count(f"split-writer {fmt}", records, expected)
+    reported = int(orjson.loads(stdout.strip().splitlines()[-1])["records"])
+    check_count(f"split-writer {fmt} (own count)", reported, expected)
+    out_file.unlink(missing_ok=True)
+    return Sample(wall, cpu, rss, records)

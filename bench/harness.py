@@ -42,6 +42,7 @@ class Sample:
     cpu_s: float
     peak_rss_mb: float
     records: int
+    server_cpu_s: float = 0.0  # the simulator's CPU time during this run
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Figure:
     peak_rss_mb: float
     runs: int
     walls: tuple[float, ...]
+    server_cpu_s: float = 0.0
 
     @property
     def records_per_s(self) -> float:
@@ -71,6 +73,7 @@ class Figure:
             peak_rss_mb=statistics.median(s.peak_rss_mb for s in samples),
             runs=len(samples),
             walls=tuple(round(s.wall_s, 2) for s in samples),
+            server_cpu_s=statistics.median(s.server_cpu_s for s in samples),
         )
 
 
@@ -129,6 +132,17 @@ class SimulatorProcess:
         result: dict[str, Any] = orjson.loads(response.content)
         return result
 
+    def cpu_seconds(self) -> float:
+        """The simulator's CPU time so far (user + sys from /proc; 0.0 where unavailable)."""
+        if self._proc is None:
+            return 0.0
+        try:
+            fields = Path(f"/proc/{self._proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        # Fields 14 and 15 of /proc/PID/stat (utime, stime), counted after the ")".
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def items_served(self) -> int:
         return int(self.stats()["items_served"])
 
@@ -177,15 +191,18 @@ def run_measured(
     return wall, cpu, peak_rss_mb, out_path.read_text(encoding="utf-8")
 
 
-def count_parquet_rows(root: Path) -> int:
-    files = sorted(root.rglob("*.parquet"))
+def count_parquet_rows(root: Path, pattern: str = "*.parquet") -> int:
+    files = sorted(root.rglob(pattern))
     if not files:
         raise HarnessError(f"no Parquet files under {root}")
     return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
 
 
-def count_jsonl_lines(root: Path) -> int:
-    files = sorted([*root.rglob("*.jsonl"), *root.rglob("*.jsonl.gz")])
+def count_jsonl_lines(root: Path, pattern: str | None = None) -> int:
+    if pattern is not None:
+        files = sorted(root.rglob(pattern))
+    else:
+        files = sorted([*root.rglob("*.jsonl"), *root.rglob("*.jsonl.gz")])
     if not files:
         raise HarnessError(f"no JSONL files under {root}")
     total = 0

@@ -40,6 +40,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--only", action="append", choices=sorted(SCENARIOS), help="run only these scenarios"
     )
     parser.add_argument("--no-dlt", action="store_true", help="skip the dlt peer")
+    parser.add_argument(
+        "--no-experiments", action="store_true", help="skip the split-process prototype"
+    )
     parser.add_argument("--fast-scale", type=int, help="override the fast scenario's scale")
     parser.add_argument("--big-scale", type=int, help="override the big scenario's scale")
     parser.add_argument("--slow-scale", type=int, help="override the slow scenario's scale")
@@ -68,6 +71,7 @@ def build_config(args: argparse.Namespace, work: Path) -> Config:
         slow_latency_ms=25,
         dlt_python=dlt_python,
         quick=quick,
+        experiments=not args.no_experiments,
     )
 
 

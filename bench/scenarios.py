@@ -11,10 +11,17 @@ import os
 import sys
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from clients import establish_truth, export_spec, run_dlt, run_export, run_limit
+from clients import (
+    establish_truth,
+    export_spec,
+    run_dlt,
+    run_export,
+    run_limit,
+    run_split_writer,
+)
 from harness import Figure, Sample, SimulatorProcess
 
 from exporter.endpoints import ENDPOINT_NAMES, get_endpoint
@@ -35,6 +42,7 @@ class Config:
     slow_latency_ms: int
     dlt_python: str | None  # None = skip the dlt peer
     quick: bool
+    experiments: bool = True  # also measure bench/split_writer.py (a prototype, informational)
 
 
 @dataclass
@@ -66,17 +74,22 @@ def _verdict(ok: bool) -> str:
 
 
 def _rounds(
-    cfg: Config, scenario: str, clients: dict[str, Callable[[], Sample]]
+    cfg: Config,
+    scenario: str,
+    sim: SimulatorProcess,
+    clients: dict[str, Callable[[], Sample]],
 ) -> dict[str, Figure]:
     _log(f"  {scenario}: load average {os.getloadavg()[0]:.2f} before measuring")
     samples: dict[str, list[Sample]] = defaultdict(list)
     for run in range(1, cfg.runs + 1):
         for name, measure in clients.items():
-            sample = measure()
+            server_before = sim.cpu_seconds()
+            sample = replace(measure(), server_cpu_s=sim.cpu_seconds() - server_before)
             samples[name].append(sample)
             _log(
                 f"  {scenario} / {name} run {run}/{cfg.runs}: {sample.records} records, "
-                f"{sample.wall_s:.2f} s wall, {sample.cpu_s:.2f} s CPU, {sample.peak_rss_mb:.0f} MB"
+                f"{sample.wall_s:.2f} s wall, {sample.cpu_s:.2f} s CPU, "
+                f"{sample.peak_rss_mb:.0f} MB; simulator {sample.server_cpu_s:.2f} s CPU"
             )
     return {name: Figure.of(found) for name, found in samples.items()}
 
@@ -115,7 +128,12 @@ def fast_server(cfg: Config) -> ScenarioResult:
             )
         clients["operate-export parquet"] = lambda: export("parquet")
         clients["operate-export jsonl"] = lambda: export("jsonl")
-        figures = _rounds(cfg, "fast", clients)
+        if cfg.experiments:
+            for fmt in ("parquet", "jsonl"):
+                clients[f"experiment: split-process {fmt}"] = lambda fmt=fmt: run_split_writer(
+                    sim, FLOWNODES, PAGE_SIZE, expected, work, fmt
+                )
+        figures = _rounds(cfg, "fast", sim, clients)
 
     limit = figures["limit"]
     result.rows.append(Row(result.name, "limit", limit, "1.00x", "(reference)"))
@@ -142,6 +160,16 @@ def fast_server(cfg: Config) -> ScenarioResult:
                 ">= 8x dlt rec/s", _verdict(speedup >= 8),
             )
         )  # fmt: skip
+    for fmt, bound in (("parquet", 1.5), ("jsonl", 1.3)):
+        fig = figures.get(f"experiment: split-process {fmt}")
+        if fig:
+            ratio = fig.wall_s / limit.wall_s
+            result.rows.append(
+                Row(
+                    result.name, f"experiment: split-process {fmt}", fig, f"{ratio:.2f}x wall",
+                    f"(information; <= {bound}x)",
+                )
+            )  # fmt: skip
     result.commands = [
         f"python -m exporter simulate --port 0 --scale {cfg.fast_scale} --seed {SEED} "
         "--latency-ms 0",
@@ -150,6 +178,8 @@ def fast_server(cfg: Config) -> ScenarioResult:
         "python -m exporter run fast-parquet.yaml   # exports: [{endpoint: flownode-instances, "
         "page_size: 1000}], output.format: parquet",
         "python -m exporter run fast-jsonl.yaml     # the same with output.format: jsonl",
+        f"python bench/split_writer.py $BASE_URL {FLOWNODES} {PAGE_SIZE} $OUT parquet|jsonl"
+        "   # experiment",
     ]
     return result
 
@@ -181,6 +211,7 @@ def big_export(cfg: Config) -> ScenarioResult:
         figures = _rounds(
             cfg,
             "big",
+            sim,
             {
                 f"parquet {baseline} records": lambda: export(baseline, "baseline", baseline),
                 f"parquet {expected} records": lambda: export(None, "full", expected),
@@ -246,6 +277,7 @@ def slow_server(cfg: Config) -> ScenarioResult:
         figures = _rounds(
             cfg,
             "slow",
+            sim,
             {
                 "concurrency 1": lambda: export(1, "sequential"),
                 "concurrency default": lambda: export(None, "default"),
