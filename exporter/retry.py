@@ -153,9 +153,16 @@ def server_reason(body: bytes) -> tuple[str | None, str | None]:
     if isinstance(data.get("error"), str):
         description = data.get("error_description")
         message = data["error"] + (f": {description}" if isinstance(description, str) else "")
-    for key in ("message", "detail", "title"):
-        if message is None and isinstance(data.get(key), str) and data[key]:
-            message = data[key]
+    detail, title = data.get("detail"), data.get("title")
+    if message is None and isinstance(data.get("message"), str) and data["message"]:
+        message = data["message"]
+    if message is None and isinstance(detail, str) and detail:
+        # v2 problem details: the title is the error class (INVALID_ARGUMENT,
+        # RESOURCE_EXHAUSTED), the detail what was wrong; the user needs both.
+        named = isinstance(title, str) and title and title not in detail
+        message = f"{title}: {detail}" if named else detail
+    if message is None and isinstance(title, str) and title:
+        message = title
     instance = data.get("instance")
     return (
         _shorten(message) if message else None,

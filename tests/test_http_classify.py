@@ -83,7 +83,9 @@ def test_problem_json_message_and_instance_are_kept() -> None:
             "access_denied: Unauthorized",
             id="oauth",
         ),
-        pytest.param(b'{"detail":"bad filter","title":"Bad Request"}', "bad filter", id="v2"),
+        pytest.param(
+            b'{"detail":"bad filter","title":"Bad Request"}', "Bad Request: bad filter", id="v2"
+        ),
         pytest.param(b'{"title":"Bad Request"}', "Bad Request", id="v2-title"),
         pytest.param(b"<html>oops</html>", None, id="html"),
         pytest.param(b"[1]", None, id="not-object"),

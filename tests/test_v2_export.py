@@ -229,6 +229,7 @@ def test_fatal_problem_details_reach_the_user(make_simulator: Any, tmp_path: Pat
     result = run_job(v2_job(sim.base_url, tmp_path, bad), RunOptions())
     (failed,) = result.failed
     assert "HTTP 400" in failed.error and "userTaskKey" in failed.error
+    assert "server says: INVALID_ARGUMENT: " in failed.error  # problem+json title and detail
 
 
 @pytest.mark.parametrize("mode", ["basic", "saas", "identity", "none"])
