@@ -305,6 +305,34 @@ def test_abort_leaves_marker_and_checkpoint_but_no_manifest(tmp_path: Path) -> N
         writer.commit({})
 
 
+def test_commit_never_passes_through_an_unmarked_state(tmp_path: Path) -> None:
+    """A crash at any instant of commit leaves a manifest or the _INCOMPLETE marker."""
+    ctx = context(tmp_path, rows_per_file=100)
+    pages = make_pages(ctx.endpoint, ctx.export, 150, 50)
+    writer = open_snapshot(ctx, now=NOW)
+    for page in pages:
+        writer.write_page(page, cursor_of(page, ctx.endpoint))
+    directory = Path(writer.location)
+    states: list[set[str]] = []
+    storage = writer._storage
+    original_publish, original_delete = storage.publish, storage.delete
+
+    def publish(*args: Any) -> None:
+        original_publish(*args)
+        states.append(files_in(directory))
+
+    def delete(path: str) -> None:
+        original_delete(path)
+        states.append(files_in(directory))
+
+    storage.publish, storage.delete = publish, delete  # type: ignore[method-assign]
+    writer.commit({})
+    assert len(states) >= 3  # the last part, the manifest, the checkpoint and the marker
+    for state in states:
+        assert MANIFEST_NAME in state or INCOMPLETE_NAME in state, state
+    assert states[-1] == {MANIFEST_NAME, "part-00000.parquet", "part-00001.parquet"}
+
+
 def simulate_crash(writer: SnapshotWriter) -> None:
     """What a SIGKILL leaves: the open part's temp file stays, nothing else happens."""
     if writer._part is not None:

@@ -387,11 +387,13 @@ class SnapshotWriter:
             schema=schema_to_json(self._converter.schema) if self._converter else None,
         )
         with self._io("publish the manifest"):
-            # Checkpoint and marker go first, the manifest last: its presence alone says
-            # "complete", so a crash in between leaves a snapshot that is simply incomplete.
+            # The manifest is the last data file and its presence alone says "complete".
+            # Only then are the bookkeeping files removed, marker last: a crash at any point
+            # leaves either a manifest (complete; a stale checkpoint/marker beside it is
+            # ignored) or no manifest AND the _INCOMPLETE marker, never an unmarked snapshot.
+            self._storage.write_atomic(self.directory, MANIFEST_NAME, manifest.to_json())
             self._storage.delete(self._path(CHECKPOINT_NAME))
             self._storage.delete(self._path(INCOMPLETE_NAME))
-            self._storage.write_atomic(self.directory, MANIFEST_NAME, manifest.to_json())
         self._state = "committed"
         return manifest
 
