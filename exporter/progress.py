@@ -310,7 +310,9 @@ def configure_logging(
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger = logging.getLogger("exporter")
-    handler.setLevel(logging.ERROR if quiet else logging.WARNING)
+    # INFO by default: the API choice, token renewals and re-logins are worth a line in a cron
+    # log; --quiet keeps only errors.
+    handler.setLevel(logging.ERROR if quiet else logging.INFO)
     logger.addHandler(handler)
     if logger.level == logging.NOTSET or logger.level > handler.level:
         logger.setLevel(handler.level)
