@@ -45,20 +45,36 @@ def _ask(client: ProbeClient, path: str, body: dict[str, Any], stats: Any) -> in
     return None
 
 
-def choose_api(client: ProbeClient, stats: Any = None) -> tuple[str, str]:
-    """``("v2" | "v1", reason)``; raises ``ExportFailed`` subclasses when neither answers."""
-    v2_path, v2_body = V2_PROBE
-    refused = _ask(client, v2_path, v2_body, stats)
-    if refused is None:
-        return "v2", f"POST {v2_path} answered 200"
-    v1_path, v1_body = V1_PROBE
-    v1_refused = _ask(client, v1_path, v1_body, stats)
-    if v1_refused is None:
-        return "v1", f"POST {v2_path} answered {refused}, POST {v1_path} answered 200"
+PROBES = {"v2": V2_PROBE, "v1": V1_PROBE}
+
+
+def choose_api(
+    client: ProbeClient, stats: Any = None, fits: tuple[str, ...] = ("v2", "v1")
+) -> tuple[str, str]:
+    """``(api, reason)``: the first API the server answers, v2 preferred.
+
+    ``fits`` are the APIs the spec fits as written (``exporter.spec.fitting_apis``); they are
+    probed first, so a spec written for v1 is not switched to v2 just because the server also
+    speaks v2. Only when none of them answers is the other API probed: the caller then refuses
+    the spec for that API with every problem (exit 2), which says more than "not found".
+    Raises ``ExportFailed`` subclasses when the server answers neither.
+    """
+    order = [*fits, *(api for api in PROBES if api not in fits)]
+    refusals: list[str] = []
+    refused: int | None = None
+    for api in order:
+        path, body = PROBES[api]
+        refused = _ask(client, path, body, stats)
+        if refused is None:
+            refusals.append(f"POST {path} answered 200")
+            reason = ", ".join(refusals)
+            if len(fits) == 1 and api in fits:
+                reason += f"; the spec as written fits only {api}"
+            return api, reason
+        refusals.append(f"POST {path} answered {refused}")
     raise ApiError(
-        f"api auto: the server has neither API (POST {v2_path} answered {refused}, "
-        f"POST {v1_path} answered {v1_refused}); check source.base_url",
-        status=v1_refused,
+        f"api auto: the server has neither API ({', '.join(refusals)}); check source.base_url",
+        status=refused,
     )
 
 

@@ -321,8 +321,9 @@ def bind_api(spec: JobSpec, client: Any) -> JobSpec:
     if spec.source.api != "auto":
         return spec
     from exporter.probe import choose_api, log_choice
+    from exporter.spec import fitting_apis
 
-    api, reason = choose_api(client)
+    api, reason = choose_api(client, fits=fitting_apis(spec))
     log_choice(api, reason)
     return resolve_api(spec, api)
 

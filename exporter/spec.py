@@ -24,6 +24,7 @@ from exporter.envsubst import substitute
 from exporter.errors import SpecError, SpecProblem
 from exporter.spec_checks import (
     api_problems,
+    auth_api_problems,
     auth_key_problems,
     parse_key,
     schema_problems,
@@ -355,8 +356,26 @@ def _document_of(spec: JobSpec, api: str) -> dict[str, Any]:
                 "include_evaluation_details": e.include_evaluation_details,
             }
         )
-    source = {"api": api, "server_version": spec.source.server_version}
+    source = {
+        "api": api,
+        "server_version": spec.source.server_version,
+        "auth": {"mode": spec.source.auth.mode},
+    }
     return {"source": source, "exports": exports}
+
+
+def fitting_apis(spec: JobSpec) -> tuple[str, ...]:
+    """The APIs this spec can run against as written, v2 first (for ``source.api: auto``).
+
+    A spec written with v1 field names, v1-only filters or cookie auth fits only v1; one naming
+    ``user-tasks`` or a v2 range filter fits only v2; a spec with neither fits both.
+    """
+    fits = []
+    for api in ("v2", "v1"):
+        document = _document_of(spec, api)
+        if not api_problems(document, api) and not auth_api_problems(document, api):
+            fits.append(api)
+    return tuple(fits)
 
 
 def resolve_api(spec: JobSpec, api: str) -> JobSpec:
@@ -370,7 +389,8 @@ def resolve_api(spec: JobSpec, api: str) -> JobSpec:
         raise ValueError(f"api must be v1 or v2, got {api!r}")
     if spec.source.api == api:
         return spec
-    problems = api_problems(_document_of(spec, api), api)
+    document = _document_of(spec, api)
+    problems = api_problems(document, api) + auth_api_problems(document, api)
     if problems:
         note = f"the server was probed as API {api} (source.api: auto); "
         located = [SpecProblem(p.path, note + p.message) for p in problems]

@@ -153,7 +153,7 @@ def semantic_problems(document: Any) -> list[SpecProblem]:
         v1 = api_problems(document, "v1")
         if not v1:
             return []
-        v2 = api_problems(document, "v2")
+        v2 = api_problems(document, "v2") + auth_api_problems(document, "v2")
         if not v2:
             return []
         exports = document.get("exports")
@@ -161,7 +161,23 @@ def semantic_problems(document: Any) -> list[SpecProblem]:
         v2_only = any(n in REGISTRY["v2"] and n not in REGISTRY["v1"] for n in names)
         return v2 if v2_only else v1
     if isinstance(api, str) and api in REGISTRY:
-        return api_problems(document, api)
+        return api_problems(document, api) + auth_api_problems(document, api)
+    return []
+
+
+def auth_api_problems(document: dict[str, Any], api: str) -> list[SpecProblem]:
+    """Auth modes the API cannot take: cookie login is Operate's web-app session (v1 only)."""
+    source = document.get("source")
+    auth = source.get("auth") if isinstance(source, dict) else None
+    mode = auth.get("mode") if isinstance(auth, dict) else None
+    if api == "v2" and mode == "cookie":
+        return [
+            SpecProblem(
+                "source.auth.mode",
+                "cookie login is Operate's web-app session and works with the v1 API only; "
+                "the v2 API takes basic, saas, identity or none",
+            )
+        ]
     return []
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,15 @@ import pytest
 from exporter.errors import SpecError
 from exporter.runner import RunOptions, run_job
 from exporter.sinks import MANIFEST_NAME
-from exporter.spec import ExportSpec, JobSpec, OutputSpec, RetrySpec, SourceSpec
+from exporter.spec import (
+    AuthSpec,
+    ExportSpec,
+    JobSpec,
+    OutputSpec,
+    RetrySpec,
+    SourceSpec,
+    load_spec,
+)
 from tests.test_runner import read_snapshot
 
 
@@ -60,3 +69,60 @@ def test_auto_401_is_an_auth_error_not_a_fallback(make_simulator: Any, tmp_path:
     (failed,) = result.failed
     assert failed.error_type == "AuthError"
     assert sim.stats()["searches"] == {}  # no export started paging
+
+
+def test_auto_keeps_a_v1_spec_on_v1_when_the_server_speaks_both(
+    make_simulator: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """v1 field names in a filter fit only v1: the output must not switch to v2 field names."""
+    sim = make_simulator(scale=20, api="both")
+    bpmn_id = sim.dataset.records("process-instances")[0]["bpmnProcessId"]
+    export = ExportSpec(
+        endpoint="process-instances", name="pi", filter={"bpmnProcessId": bpmn_id}, page_size=4
+    )
+    with caplog.at_level(logging.INFO, logger="exporter"):
+        result = run_job(auto_job(sim.base_url, tmp_path, export), RunOptions())
+    assert result.ok, [r.error for r in result.failed]
+    expected = [
+        r for r in sim.dataset.records("process-instances") if r["bpmnProcessId"] == bpmn_id
+    ]
+    assert expected and read_snapshot(result.exports[0].location) == expected
+    said = " ".join(r.getMessage() for r in caplog.records if "api auto" in r.getMessage())
+    assert "chose v1" in said and "fits only v1" in said
+    assert "/v2/" not in said  # v2 was not even probed
+
+
+def test_auto_with_cookie_auth_stays_on_v1(make_simulator: Any, tmp_path: Path) -> None:
+    sim = make_simulator(scale=10, api="both", auth="cookie")
+    job = auto_job(sim.base_url, tmp_path, INCIDENTS)
+    cookie = AuthSpec(mode="cookie", username=sim.config.username, password=sim.config.password)
+    job = replace(job, source=replace(job.source, auth=cookie))
+    result = run_job(job, RunOptions())
+    assert result.ok, [r.error for r in result.failed]
+    assert read_snapshot(result.exports[0].location) == sim.dataset.records("incidents")
+
+
+def test_cookie_auth_with_api_v2_is_a_spec_error(tmp_path: Path) -> None:
+    spec = tmp_path / "job.yaml"
+    spec.write_text(
+        "version: 1\n"
+        "source:\n  base_url: http://127.0.0.1:9\n  api: v2\n"
+        "  auth: {mode: cookie, username: demo, password: demo}\n"
+        "exports:\n  - endpoint: incidents\n"
+    )
+    with pytest.raises(SpecError) as info:
+        load_spec(spec)
+    (problem,) = info.value.problems
+    assert problem.path == "source.auth.mode" and "v1 API only" in problem.message
+
+
+def test_a_v1_only_spec_against_a_v2_only_server_is_refused_with_its_problems(
+    make_simulator: Any, tmp_path: Path
+) -> None:
+    sim = make_simulator(scale=5, api="v2")
+    export = ExportSpec(endpoint="incidents", name="inc", filter={"type": "JOB_NO_RETRIES"})
+    with pytest.raises(SpecError) as info:
+        run_job(auto_job(sim.base_url, tmp_path, export))
+    text = str(info.value)
+    assert "probed as API v2" in text and "exports[0].filter.type" in text
+    assert not list(tmp_path.iterdir())
