@@ -403,11 +403,20 @@ def test_resume_refuses_a_checkpoint_of_a_different_export_definition(tmp_path: 
         output=ctx.output,
         job_digest="sha256:other",
     )
-    with pytest.raises(OutputError, match="different endpoint/filter/sort"):
+    with pytest.raises(OutputError, match="written with a different filter, sort;"):
         open_snapshot(changed, resume=True)
     as_jsonl = context(tmp_path, fmt="jsonl", rows_per_file=50)
-    with pytest.raises(OutputError, match="run without --resume"):
+    with pytest.raises(OutputError, match=r"different format, compression; .*without --resume"):
         open_snapshot(as_jsonl, resume=True)
+    on_v2 = SnapshotContext(
+        export=ctx.export,
+        endpoint=ctx.endpoint,
+        output=ctx.output,
+        job_digest="x",
+        api_version="v2",
+    )
+    with pytest.raises(OutputError, match=r"different api_version \('v1' -> 'v2'\);"):
+        open_snapshot(on_v2, resume=True)
 
 
 def test_resume_without_incomplete_snapshot_starts_fresh(tmp_path: Path) -> None:

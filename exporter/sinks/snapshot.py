@@ -598,10 +598,18 @@ def _resume(
         ) from None
     expected = export_digest(ctx)
     if digest != expected:
+        before = checkpoint.get("identity")
+        before = before if isinstance(before, dict) else {}
+        now = export_identity(ctx)
+        changed = [
+            f"{key} ({before[key]!r} -> {now[key]!r})" if key == "api_version" else key
+            for key in now
+            if key in before and before[key] != now[key]
+        ]
+        what = ", ".join(changed) or "endpoint/filter/sort/options/format"
         raise OutputError(
-            f"export {name!r}: cannot resume {shown}: it was written with a different "
-            "endpoint/filter/sort/options/format (export digest differs); run without --resume "
-            "to start a fresh snapshot"
+            f"export {name!r}: cannot resume {shown}: it was written with a different {what}; "
+            "mixing them would corrupt the snapshot. Run without --resume to start a fresh one"
         )
     if records != sum(p.rows for p in parts):
         raise OutputError(f"export {name!r}: the checkpoint of {shown} is inconsistent")
