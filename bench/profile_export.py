@@ -1,6 +1,6 @@
 """Profile operate-export on the fast-server scenario with py-spy and print the hotspots.
 
-    .venv/bin/python bench/profile.py [--format parquet|jsonl] [--scale 100000] [--rate 200]
+    .venv/bin/python bench/profile_export.py [--format parquet|jsonl] [--scale 100000] [--rate 200]
 
 py-spy samples every thread of the child process (the exporter pages in a producer thread and
 writes in an export thread, so a main-thread profiler such as pyinstrument would see only waits).
