@@ -6,7 +6,8 @@ Concurrency model:
 * inside one export a producer thread fetches pages (``paginator`` + ``ApiClient.post_json``)
   into a bounded queue of ``PREFETCH_PAGES`` while the export thread hydrates and writes the
   previous page, so at most a couple of pages are in memory per export;
-* hydration lookups of all exports share one bounded executor (``hydration_concurrency``);
+* hydration lookups of all exports share one bounded executor of ``hydration_concurrency``
+  workers per export running at once (the same ceiling as per-export pools, work-conserving);
 * every export catches its own failure: it aborts its own snapshot (no manifest) and the other
   exports carry on. A retried request never reaches the writer twice: retries happen inside
   ``ApiClient`` before a page exists, and a page is queued exactly once.
@@ -176,14 +177,29 @@ class _Producer(threading.Thread):
             self._put(exc)
 
 
+def hydration_workers(spec: JobSpec, export_workers: int) -> int:
+    """Size of the run's lookup pool: ``hydration_concurrency`` per concurrently running export."""
+    return max(1, export_workers) * max(1, spec.hydration_concurrency)
+
+
 class _Run:
-    def __init__(self, spec: JobSpec, options: RunOptions, reporter: Reporter, client: Any):
+    def __init__(
+        self,
+        spec: JobSpec,
+        options: RunOptions,
+        reporter: Reporter,
+        client: Any,
+        export_workers: int = 1,
+    ):
         self.spec = spec
         self.options = options
         self.reporter = reporter
         self.client = client
+        # hydration_concurrency lookups per export running at once, pooled: the ceiling on the
+        # server is the same as separate per-export pools, but an export with many lookups
+        # (truncated variables) can use the capacity that exports without lookups leave idle.
         self.hydration_pool = ThreadPoolExecutor(
-            max_workers=max(1, spec.hydration_concurrency), thread_name_prefix="hydrate"
+            max_workers=hydration_workers(spec, export_workers), thread_name_prefix="hydrate"
         )
 
     def close(self) -> None:
@@ -355,9 +371,9 @@ def run_job(
                 for e in exports
             ]
         else:
-            run = _Run(spec, options, reporter, client)
-            work = run.probe if options.dry_run else run.export
             workers = max(1, min(spec.concurrency, len(exports)))
+            run = _Run(spec, options, reporter, client, export_workers=workers)
+            work = run.probe if options.dry_run else run.export
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export") as pool:
                 results = list(pool.map(work, exports))
     finally:

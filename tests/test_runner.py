@@ -13,7 +13,7 @@ import pytest
 from exporter.errors import UsageError
 from exporter.progress import JsonReporter, LogLineReporter, QuietReporter
 from exporter.runner import RunOptions, RunResult, run_job
-from exporter.simulator import Simulator
+from exporter.simulator import FaultConfig, Simulator
 from exporter.sinks import INCOMPLETE_NAME, MANIFEST_NAME
 from exporter.spec import ExportSpec, JobSpec, OutputSpec, RetrySpec, SortSpec, SourceSpec
 
@@ -212,3 +212,36 @@ def test_terminal_reporter_redraws_in_place_only_on_a_tty(
     inc_line, dd_line = final_block.splitlines()[:2]
     assert "14/14 records" in inc_line and inc_line.rstrip().endswith("ok")
     assert dd_line.replace("\x1b[2K", "").startswith("dd ")
+
+
+def _lookup_job(base_url: str, out: Path, concurrency: int, exports: tuple[ExportSpec, ...]):
+    return JobSpec(
+        source=SourceSpec(base_url=base_url, api="v1"),
+        exports=exports,
+        output=OutputSpec(format="jsonl", path=str(out)),
+        concurrency=concurrency,
+        hydration_concurrency=3,
+        digest="test",
+    )
+
+
+def test_hydration_lookups_are_bounded_per_export_running_at_once(
+    make_simulator: Any, tmp_path: Path
+) -> None:
+    """Lookups in flight never exceed hydration_concurrency x exports running at once, and the
+    one export that has lookups may use the share of the export that has none."""
+    sim = make_simulator(scale=60, seed=3, variable_threshold=8, faults=FaultConfig(latency_ms=30))
+    variables = ExportSpec(endpoint="variables", name="vars", page_size=200)
+    incidents = ExportSpec(endpoint="incidents", name="inc")
+    truncated = sum(1 for v in sim.dataset.search_view("variables") if v.get("truncated"))
+    assert truncated > 50  # enough lookups to saturate any pool below
+
+    sequential = run_job(_lookup_job(sim.base_url, tmp_path / "a", 1, (variables, incidents)))
+    assert sequential.ok
+    assert sim.stats()["max_in_flight"] <= 3  # one export at a time: its own 3 lookups
+    sim.reset_stats()
+    together = run_job(_lookup_job(sim.base_url, tmp_path / "b", 2, (variables, incidents)))
+    assert together.ok
+    in_flight = sim.stats()["max_in_flight"]
+    assert 3 < in_flight <= 2 * 3 + 2  # borrowed the idle share; never more than 2 x 3 + searches
+    assert read_snapshot(together.exports[0].location) == sim.dataset.records("variables")

@@ -71,16 +71,28 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # quiet: the command reports its own summary
 
     def do_GET(self) -> None:
-        self._dispatch("GET")
+        self._handle("GET")
 
     def do_POST(self) -> None:
-        self._dispatch("POST")
+        self._handle("POST")
 
     def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
+        self._handle("DELETE")
 
     def do_PUT(self) -> None:
-        self._dispatch("PUT")
+        self._handle("PUT")
+
+    def _handle(self, method: str) -> None:
+        # In-flight accounting lets tests assert how many requests a client really overlaps.
+        api = self.path.startswith(("/v1/", "/v2/"))
+        stats = self.server.sim.stats_
+        if api:
+            stats.enter()
+        try:
+            self._dispatch(method)
+        finally:
+            if api:
+                stats.leave()
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)

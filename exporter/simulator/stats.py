@@ -16,6 +16,8 @@ SCALARS = (
     "logouts",
     "unauthorized",
     "csrf_rejections",
+    # Highest number of API requests being answered at the same moment (client concurrency).
+    "max_in_flight",
 )
 
 
@@ -30,10 +32,21 @@ class Stats:
             self._searches: Counter[str] = Counter()
             self._gets: Counter[str] = Counter()
             self._faults: Counter[str] = Counter()
+            self._in_flight = 0
 
     def count(self, name: str, n: int = 1) -> None:
         with self._lock:
             self._scalars[name] += n
+
+    def enter(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+            if self._in_flight > self._scalars["max_in_flight"]:
+                self._scalars["max_in_flight"] = self._in_flight
+
+    def leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     def search(self, resource: str, items: int) -> None:
         with self._lock:
