@@ -3,7 +3,9 @@
     .venv/bin/python bench/candidates.py --format parquet --runs 5
     .venv/bin/python bench/candidates.py --format jsonl --variant base= --variant stream=stream
 
-Each variant is ``NAME=CANDIDATES`` (comma-separated patch names, empty = the exporter as it is).
+Each variant is ``NAME=CANDIDATES`` (comma-separated patch names, empty = the exporter as it is);
+``NAME=@PATH`` runs the ``exporter`` package found in directory PATH instead (e.g. an extract of
+an earlier commit: ``git archive HEAD~1 exporter | tar -x -C /tmp/before``), for before/after.
 Runs are interleaved round by round with the limit; every output is counted like in bench/run.py.
 """
 
@@ -70,22 +72,27 @@ def main(argv: list[str]) -> int:
             )
             spec_path = work / "spec.yaml"
             spec_path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-            code = (
-                f"import sys; sys.path.insert(0, {str(BENCH_DIR)!r}); import candidate_patches; "
-                f"sys.argv = ['operate-export', 'run', {str(spec_path)!r}]; "
-                "from exporter.cli import main; main()"
-            )
+            def code(tree: str | None) -> str:
+                first = f"sys.path.insert(0, {tree!r}); " if tree else ""
+                return (
+                    f"import sys; {first}sys.path.insert(1, {str(BENCH_DIR)!r}); "
+                    "import candidate_patches; "
+                    f"sys.argv = ['operate-export', 'run', {str(spec_path)!r}]; "
+                    "from exporter.cli import main; main()"
+                )
+
             results: dict[str, list[tuple[float, float, int]]] = {"limit": []}
             for _ in range(args.runs):
                 limit = run_limit(sim, f"/v1/{FLOWNODES}", 1000, expected, work)
                 results["limit"].append((limit.wall_s, limit.cpu_s, 0))
                 for name, candidates in variants.items():
                     shutil.rmtree(out_dir, ignore_errors=True)
+                    tree = candidates[1:] if candidates.startswith("@") else None
                     wall, cpu, _, _ = run_measured(
-                        [sys.executable, "-c", code],
+                        [sys.executable, "-c", code(tree)],
                         log_path=work / f"{name}.log",
                         timeout_s=1800,
-                        env={**os.environ, "CANDIDATES": candidates},
+                        env={**os.environ, "CANDIDATES": "" if tree else candidates},
                     )
                     check_count(name, counter(out_dir / FLOWNODES), expected)
                     size = sum(f.stat().st_size for f in out_dir.rglob(f"*.{args.format}"))
