@@ -241,6 +241,24 @@ def test_parquet_compression_is_honoured(
     assert manifest.compression == ctx.output.effective_compression
 
 
+def test_only_string_columns_are_dictionary_encoded(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    manifest = write_all(
+        open_snapshot(ctx, now=NOW), make_pages(ctx.endpoint, ctx.export, 50, 50), ctx
+    )
+    meta = pq.ParquetFile(Path(manifest.location) / manifest.files[0].name).metadata
+    group = meta.row_group(0)
+    encoded = {
+        group.column(i).path_in_schema: group.column(i).has_dictionary_page
+        for i in range(group.num_columns)
+    }
+    assert encoded["key"] is False  # near-unique int64 keys
+    assert encoded["startDate"] is False  # near-unique timestamps
+    assert encoded["_extra"] is False
+    assert encoded["state"] is True  # repetitive enum strings
+    assert encoded["flowNodeId"] is True
+
+
 def test_gzip_jsonl_is_one_gzip_stream_with_exact_integers(tmp_path: Path) -> None:
     ctx = context(tmp_path, "process-instances", "jsonl", compression="gzip", rows_per_file=100)
     pages = make_pages(ctx.endpoint, ctx.export, 230, 50)

@@ -12,9 +12,20 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from exporter.sinks.arrow_schema import EXTRA_COLUMN
 from exporter.sinks.parts import HashingStream
 
 PARQUET_COMPRESSIONS = ("zstd", "snappy", "gzip", "none")
+
+
+def dictionary_columns(schema: pa.Schema) -> list[str]:
+    """Columns worth dictionary encoding: the repetitive strings (states, types, ids, names).
+
+    Keys and timestamps are nearly unique, so their dictionaries would be built and then
+    abandoned for plain encoding (wasted CPU, and a flow-node file twice as large); ``_extra``
+    is mostly null or unique JSON text.
+    """
+    return [f.name for f in schema if pa.types.is_string(f.type) and f.name != EXTRA_COLUMN]
 
 
 class ParquetPartWriter:
@@ -31,6 +42,7 @@ class ParquetPartWriter:
             pa.PythonFile(stream, mode="w"),
             schema,
             compression="none" if compression == "none" else compression,
+            use_dictionary=dictionary_columns(schema),
         )
 
     def write(self, records: list[dict[str, Any]], batch: pa.RecordBatch | None) -> None:
