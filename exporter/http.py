@@ -385,6 +385,16 @@ class ApiClient:
         data = orjson.dumps(body)
         return self._call("POST", path, Expect.JSON, data, dict(_JSON_HEADERS), stats)
 
+    def post_json_raw(
+        self, path: str, body: dict[str, Any], *, stats: RequestStats | None = None
+    ) -> tuple[bytes, Any]:
+        """``post_json`` that also returns the response body as received (the Parquet sink
+        decodes a search page's raw bytes in C++, off the GIL)."""
+        data = orjson.dumps(body)
+        exchange = self._exchange("POST", path, Expect.JSON, data, dict(_JSON_HEADERS), stats)
+        assert exchange.response is not None  # an OK verdict always has its response
+        return exchange.response.content, exchange.verdict.value
+
     def get_json(self, path: str, *, stats: RequestStats | None = None) -> Any:
         return self._call("GET", path, Expect.JSON, None, {"Accept": "application/json"}, stats)
 
@@ -414,6 +424,18 @@ class ApiClient:
         headers: dict[str, str],
         stats: RequestStats | None,
     ) -> Any:
+        return self._exchange(method, path, expect, data, headers, stats).verdict.value
+
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        expect: Expect,
+        data: bytes | None,
+        headers: dict[str, str],
+        stats: RequestStats | None,
+    ) -> Exchange:
+        """One call to the API: the OK exchange, or the final failure raised as an error."""
         url = f"{self.base_url}/{path.lstrip('/')}"
         exchange = self.transport.execute(
             method,
@@ -426,7 +448,7 @@ class ApiClient:
         )
         verdict = exchange.verdict
         if verdict.kind is Kind.OK:
-            return verdict.value
+            return exchange
         from exporter.auth import scrub
 
         secrets = self.authenticator.secret_values()

@@ -124,11 +124,17 @@ class Hydrator:
 
     def hydrate_page(self, items: list[Item], stats: Any = None) -> list[Item]:
         """Patch ``items`` in place (order kept); lookups count into ``stats`` (thread-safe)."""
+        self.hydrate(items, stats)
+        return items
+
+    def hydrate(self, items: list[Item], stats: Any = None) -> bool:
+        """``hydrate_page`` that says whether any item was patched (the page then differs from
+        the raw search response, so the sink must not convert the raw bytes)."""
         if not self.enabled or not items:
-            return items
+            return False
         jobs = [(i, lookup) for i, item in enumerate(items) if (lookup := self._lookup_for(item))]
         if not jobs:
-            return items
+            return False
         if self.executor is None or len(jobs) == 1:
             patches = [lookup(stats) for _, lookup in jobs]
         else:
@@ -141,7 +147,7 @@ class Hydrator:
                     f.cancel()
         for (index, _), patch in zip(jobs, patches, strict=True):
             items[index].update(patch)
-        return items
+        return True
 
 
 def _v2_lookup(

@@ -132,6 +132,7 @@ class Page:
     items: list[dict[str, Any]]
     cursor: Any  # the searchAfter to continue after this page (for resume)
     total: int | None  # the server's (capped) total, for progress
+    raw: bytes | None = None  # the v1 search response as received (Parquet decodes it in C++)
 
 
 def iter_pages(
@@ -142,11 +143,17 @@ def iter_pages(
     Retries happen inside ``client.post_json``; a page is yielded only once it is complete
     and validated, so a retried request can never produce a page twice.
     """
+    # v1 pages keep their raw bytes for the sink; v2 keys are strings, converted in Python.
+    post_raw = getattr(client, "post_json_raw", None) if endpoint.api == "v1" else None
     while paginator.has_next:
         body = paginator.next_request()
-        response = client.post_json(endpoint.search_path, body, stats=stats)
+        raw = None
+        if post_raw is not None:
+            raw, response = post_raw(endpoint.search_path, body, stats=stats)
+        else:
+            response = client.post_json(endpoint.search_path, body, stats=stats)
         items = paginator.update_state(response)
-        yield Page(items, paginator.cursor, paginator.total)
+        yield Page(items, paginator.cursor, paginator.total, raw)
 
 
 class _Producer(threading.Thread):
@@ -246,8 +253,9 @@ class _Run:
                     raise page
                 result.total_reported = page.total
                 if page.items:
-                    hydrator.hydrate_page(page.items, lookup_stats)
-                    writer.write_page(page.items, page.cursor)
+                    patched = hydrator.hydrate(page.items, lookup_stats)
+                    raw = None if patched else page.raw  # raw bytes only while they are true
+                    writer.write_page(page.items, page.cursor, raw=raw)
                 result.pages += 1
                 retries = search_stats.retries + lookup_stats.retries
                 if retries > seen_retries:

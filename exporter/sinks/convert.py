@@ -185,6 +185,35 @@ _STRUCT_KEYS: dict[Kind | V2Kind, frozenset[str]] = {
 }
 
 
+# Column kinds whose Arrow type the JSON reader produces exactly as the Python path does
+# (dates are read as strings and cast like ``_dates``). Nested kinds stay on the Python path.
+_RAW_KINDS = {
+    Kind.KEY: pa.int64(),
+    Kind.INT32: pa.int32(),
+    Kind.BOOL: pa.bool_(),
+    Kind.STRING: pa.string(),
+    Kind.ENUM: pa.string(),
+    Kind.JSON_TEXT: pa.string(),
+    Kind.XML: pa.string(),
+    Kind.DATE: pa.string(),
+}
+
+
+def _raw_parse_options(endpoint: Endpoint, fields: Sequence[Any]) -> Any:
+    """``pyarrow.json`` parse options for a v1 page ``{"items": [...], ...}``, or None when the
+    export has columns the raw path cannot decode (v2: string keys; nested evaluation lists)."""
+    if endpoint.api != "v1" or any(f.kind not in _RAW_KINDS for f in fields):
+        return None
+    from pyarrow import json as pa_json
+
+    item = pa.struct([pa.field(f.name, _RAW_KINDS[f.kind]) for f in fields])
+    return pa_json.ParseOptions(
+        explicit_schema=pa.schema([pa.field("items", pa.list_(item))]),
+        newlines_in_values=True,  # the page is one JSON value, possibly pretty-printed
+        unexpected_field_behavior="ignore",  # sortValues, total; unknown item fields: counted
+    )
+
+
 def _type_name(value: Any) -> str:
     if value is None:
         return "null"
@@ -213,8 +242,18 @@ class RecordConverter:
         self._nested = [
             (f.name, _STRUCT_KEYS[f.kind]) for f in self._columns if f.kind in _STRUCT_KEYS
         ]
+        self._raw_options = _raw_parse_options(endpoint, self._columns)
+        self._dates = [i for i, f in enumerate(self._columns) if f.kind is Kind.DATE]
 
-    def convert(self, records: Sequence[dict[str, Any]]) -> pa.RecordBatch:
+    def convert(
+        self, records: Sequence[dict[str, Any]], raw: bytes | None = None
+    ) -> pa.RecordBatch:
+        """The page as a record batch. ``raw``: the search response ``records`` came from, as
+        received and unmodified; decoded in C++ when it provably gives the same batch."""
+        if raw is not None and self._raw_options is not None and records:
+            batch = self._from_raw(raw, records)
+            if batch is not None:
+                return batch
         arrays: list[pa.Array] = []
         for name, kind, converter in self._converters:
             values = [r.get(name) for r in records]
@@ -223,6 +262,41 @@ class RecordConverter:
             except _Mismatch as mismatch:
                 raise self._locate(name, kind, values, records, mismatch.expected) from None
         arrays.append(pa.array(self._extras(records, arrays), pa.string()))
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+    def _from_raw(self, raw: bytes, records: Sequence[dict[str, Any]]) -> pa.RecordBatch | None:
+        """Decode the page's JSON with ``pyarrow.json`` (releases the GIL) or return None.
+
+        The whole response is read as one JSON row of ``items: list<struct<columns>>``; Arrow's
+        JSON reader is strict for an explicit schema (a string, float, boolean or out-of-range
+        number in an integer column, a number in a string column, a duplicate key: all errors),
+        dates are the same string -> timestamp cast as the Python path. It ignores fields the
+        schema does not know, so the batch is taken only when the total number of keys in
+        ``records`` equals the number of non-null values decoded: then no record had an
+        unknown field (nor an explicit null) and ``_extra`` is all null. Anything else (and
+        every error) returns None: the Python path then converts the page, or raises its
+        precise OutputError.
+        """
+        from pyarrow import json as pa_json
+
+        read_options = pa_json.ReadOptions(use_threads=False, block_size=max(1 << 20, len(raw) + 1))
+        try:
+            table = pa_json.read_json(
+                pa.BufferReader(raw), read_options=read_options, parse_options=self._raw_options
+            )
+            if table.num_rows != 1:
+                return None
+            items = table.column(0).chunk(0).flatten()
+            if len(items) != len(records):
+                return None
+            arrays: list[pa.Array] = items.flatten()
+            for i in self._dates:
+                arrays[i] = arrays[i].cast(TIMESTAMP_TYPE)
+        except _ARROW_ERRORS:
+            return None
+        if sum(map(len, records)) != sum(len(a) - a.null_count for a in arrays):
+            return None
+        arrays.append(pa.nulls(len(records), pa.string()))
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
     def _extras(

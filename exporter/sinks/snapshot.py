@@ -331,11 +331,16 @@ class SnapshotWriter:
     def parts(self) -> list[PartInfo]:
         return list(self._parts)
 
-    def write_page(self, records: list[dict[str, Any]], cursor: Any) -> None:
+    def write_page(
+        self, records: list[dict[str, Any]], cursor: Any, *, raw: bytes | None = None
+    ) -> None:
+        """Append one page. ``raw``: the search response these records were parsed from,
+        unmodified; the Parquet converter may decode it instead of the dicts (same result)."""
         self._require_open("write a page")
         limit = max(1, self.ctx.output.rows_per_file)
         if records:
-            batch = self._converter.convert(records) if self._converter is not None else None
+            converter = self._converter
+            batch = converter.convert(records, raw=raw) if converter is not None else None
             if self._part is not None and self._part.rows + len(records) > limit:
                 self._close_part()
             if self._part is None:
