@@ -19,8 +19,9 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -222,6 +223,7 @@ class _Run:
         search_stats, lookup_stats = _new_stats(), _new_stats()
         writer = None
         producer: _Producer | None = None
+        converting: ThreadPoolExecutor | None = None
         self.reporter.export_started(export.name, export.endpoint)
         try:
             endpoint = get_endpoint(export.endpoint, self.spec.source.api)
@@ -244,18 +246,18 @@ class _Run:
             pages = iter_pages(self.client, endpoint, paginator, search_stats)
             producer = _Producer(pages, export.name)
             producer.start()
+            if writer.converts:
+                # Parquet: page N+1 is converted on its own thread (Arrow's JSON decoding
+                # releases the GIL) while page N is written: a three-stage pipeline.
+                converting = ThreadPoolExecutor(1, thread_name_prefix=f"convert-{export.name}")
+            pending: deque[tuple[Page, Future[Any] | None]] = deque()
             seen_retries = 0
-            while True:
-                page = producer.pages.get()
-                if page is _DONE:
-                    break
-                if isinstance(page, BaseException):
-                    raise page
-                result.total_reported = page.total
-                if page.items:
-                    patched = hydrator.hydrate(page.items, lookup_stats)
-                    raw = None if patched else page.raw  # raw bytes only while they are true
-                    writer.write_page(page.items, page.cursor, raw=raw)
+
+            def write_oldest() -> None:
+                nonlocal seen_retries
+                page, batch = pending.popleft()
+                converted = None if batch is None else batch.result()
+                writer.write_page(page.items, page.cursor, batch=converted)
                 result.pages += 1
                 retries = search_stats.retries + lookup_stats.retries
                 if retries > seen_retries:
@@ -268,6 +270,25 @@ class _Run:
                     total=page.total,
                     retries=retries,
                 )
+
+            while True:
+                page = producer.pages.get()
+                if page is _DONE:
+                    break
+                if isinstance(page, BaseException):
+                    raise page
+                result.total_reported = page.total
+                batch: Future[Any] | None = None
+                if page.items:
+                    patched = hydrator.hydrate(page.items, lookup_stats)
+                    raw = None if patched else page.raw  # raw bytes only while they are true
+                    if converting is not None:
+                        batch = converting.submit(writer.convert, page.items, raw=raw)
+                pending.append((page, batch))
+                if converting is None or len(pending) > 1:
+                    write_oldest()
+            while pending:
+                write_oldest()
             producer.join()
             result.retries = search_stats.retries + lookup_stats.retries
             result.requests = search_stats.requests + lookup_stats.requests
@@ -288,6 +309,9 @@ class _Run:
             if producer is not None:
                 producer.stop.set()
                 producer.join()
+            if converting is not None:
+                converting.shutdown(wait=True, cancel_futures=True)
+                converting = None
             result.error = _describe(exc)
             result.error_type = type(exc).__name__
             result.retries = search_stats.retries + lookup_stats.retries
@@ -302,6 +326,8 @@ class _Run:
                 raise  # KeyboardInterrupt / SystemExit: stop the run after cleaning up
             if not isinstance(exc, ExporterError):
                 log.debug("%s failed", export.name, exc_info=exc)
+        if converting is not None:
+            converting.shutdown(wait=True)
         result.seconds = time.monotonic() - started
         self.reporter.export_finished(result)
         return result

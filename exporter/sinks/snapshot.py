@@ -331,16 +331,38 @@ class SnapshotWriter:
     def parts(self) -> list[PartInfo]:
         return list(self._parts)
 
+    @property
+    def converts(self) -> bool:
+        """Whether pages are converted before writing (Parquet), i.e. ``convert`` does work."""
+        return self._converter is not None
+
+    def convert(
+        self, records: list[dict[str, Any]], *, raw: bytes | None = None
+    ) -> pa.RecordBatch | None:
+        """A page's record batch (Parquet) or None (JSONL writes the records themselves).
+
+        Touches no writer state, so the runner may convert the next page on another thread
+        while this one is written. ``raw``: the search response ``records`` were parsed from,
+        unmodified; the converter may decode it instead of the dicts (same result).
+        """
+        if self._converter is None or not records:
+            return None
+        return self._converter.convert(records, raw=raw)
+
     def write_page(
-        self, records: list[dict[str, Any]], cursor: Any, *, raw: bytes | None = None
+        self,
+        records: list[dict[str, Any]],
+        cursor: Any,
+        *,
+        raw: bytes | None = None,
+        batch: pa.RecordBatch | None = None,
     ) -> None:
-        """Append one page. ``raw``: the search response these records were parsed from,
-        unmodified; the Parquet converter may decode it instead of the dicts (same result)."""
+        """Append one page; ``batch``: the page already converted by ``convert``."""
         self._require_open("write a page")
         limit = max(1, self.ctx.output.rows_per_file)
         if records:
-            converter = self._converter
-            batch = converter.convert(records, raw=raw) if converter is not None else None
+            if batch is None:
+                batch = self.convert(records, raw=raw)
             if self._part is not None and self._part.rows + len(records) > limit:
                 self._close_part()
             if self._part is None:
