@@ -3,9 +3,11 @@
 Concurrency model:
 
 * exports run on a pool of ``spec.concurrency`` threads, each with its own snapshot writer;
-* inside one export a producer thread fetches pages (``paginator`` + ``ApiClient.post_json``)
+* inside one export a producer thread fetches pages (``paginator`` + ``ApiClient.post_json_raw``)
   into a bounded queue of ``PREFETCH_PAGES`` while the export thread hydrates and writes the
-  previous page, so at most a couple of pages are in memory per export;
+  previous page, so at most a couple of pages are in memory per export; Parquet exports add a
+  converting thread (page N+1 becomes an Arrow batch, from its raw bytes off the GIL when
+  hydration left it unchanged, while page N is written);
 * hydration lookups of all exports share one bounded executor of ``hydration_concurrency``
   workers per export running at once (the same ceiling as per-export pools, work-conserving);
 * every export catches its own failure: it aborts its own snapshot (no manifest) and the other

@@ -12,6 +12,10 @@ the value itself is not echoed (variable values can hold anything). Fields the s
 know are kept in ``_extra`` as JSON object text; so are evaluated inputs/outputs whose items carry
 keys the struct type does not know (the typed column holds the known keys, ``_extra`` the
 original list), so overlaying ``_extra`` on the typed columns gives back the API record.
+
+Fast path: given the raw bytes of an unmodified v1 search page, ``pyarrow.json`` decodes them in
+C++ (releasing the GIL) and the result is used only when it provably equals what the Python path
+would build (see ``RecordConverter._from_raw``); anything else falls back to the Python path.
 """
 
 from __future__ import annotations
