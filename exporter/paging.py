@@ -21,6 +21,7 @@ chosen by ``make_paginator`` from the endpoint's API.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -73,51 +74,25 @@ def _cursor_identity(values: Sequence[Any]) -> tuple[tuple[str, Any], ...]:
     return tuple((type(v).__name__, repr(v)) for v in values)
 
 
-class SearchAfterPaginator:
-    """v1 ``searchAfter`` paging of one export.
+class PagingState(ABC):
+    """What every paginator tracks, whatever its cursor: records emitted against
+    ``max_records``, pages, the server's first total, the size asked for last, and the end.
 
-    ``start_cursor`` resumes after a page written by an earlier run; ``already_emitted`` is how
-    many records that run wrote, so ``max_records`` stays a cap on the whole snapshot.
+    ``already_emitted`` is how many records an earlier run wrote (resume), so ``max_records``
+    stays a cap on the whole snapshot.
     """
 
-    def __init__(
-        self,
-        endpoint: Endpoint,
-        export: ExportSpec,
-        *,
-        start_cursor: Sequence[Any] | None = None,
-        already_emitted: int = 0,
-    ) -> None:
-        if not 1 <= export.page_size <= MAX_PAGE_SIZE:
-            raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, got {export.page_size}")
-        self.endpoint = endpoint
+    def __init__(self, export: ExportSpec, already_emitted: int) -> None:
         self.export = export
-        self._sort = [s.to_api() for s in export.sort]
-        # The server appends the unique key to whatever we sort by.
-        self.cursor_length = len(self._sort) + 1
-        self._filter = dict(export.filter)
-        self._cursor: Cursor | None = None
-        self._seen: set[tuple[tuple[str, Any], ...]] = set()
-        if start_cursor is not None:
-            start = list(start_cursor)
-            self._check_cursor_shape(start, where="resume cursor")
-            self._cursor = start
-            self._seen.add(_cursor_identity(start))
         self._emitted = already_emitted
         self._pages = 0
         self._total: int | None = None
         self._last_size: int | None = None
         self._done = self._remaining() == 0
 
-    # -- state --------------------------------------------------------------------------
-
     @property
     def has_next(self) -> bool:
         return not self._done
-
-    @property
-    def cursor(self) -> Cursor | None:
-        return None if self._cursor is None else list(self._cursor)
 
     @property
     def total(self) -> int | None:
@@ -135,6 +110,77 @@ class SearchAfterPaginator:
         cap = self.export.max_records
         return None if cap is None else max(cap - self._emitted, 0)
 
+    def _next_size(self) -> int:
+        """The page size to ask for next: ``page_size``, or exactly what the cap still allows
+        (rather than over-fetching a whole page). Remembered for ``_take_size``."""
+        if self._done:
+            raise RuntimeError("no next page: the export is complete")
+        size = self.export.page_size
+        remaining = self._remaining()
+        if remaining is not None:
+            size = min(size, remaining)
+        self._last_size = size
+        return size
+
+    def _take_size(self) -> int:
+        """The size the response being handled was asked for (one response per request)."""
+        if self._last_size is None:
+            raise RuntimeError("update_state() called before a request was built")
+        size, self._last_size = self._last_size, None
+        return size
+
+    def _page_done(self, items: int, *, last: bool) -> None:
+        self._pages += 1
+        self._emitted += items
+        if last or self._remaining() == 0:
+            self._done = True
+
+    def first_request(self) -> dict[str, Any]:
+        """The request for the first page (after the resume cursor, if any)."""
+        return self.next_request()
+
+    @abstractmethod
+    def next_request(self) -> dict[str, Any]:
+        """The next search body (each API shapes its own)."""
+
+
+class SearchAfterPaginator(PagingState):
+    """v1 ``searchAfter`` paging of one export.
+
+    ``start_cursor`` resumes after a page written by an earlier run; ``already_emitted`` is how
+    many records that run wrote, so ``max_records`` stays a cap on the whole snapshot.
+    """
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        export: ExportSpec,
+        *,
+        start_cursor: Sequence[Any] | None = None,
+        already_emitted: int = 0,
+    ) -> None:
+        if not 1 <= export.page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, got {export.page_size}")
+        super().__init__(export, already_emitted)
+        self.endpoint = endpoint
+        self._sort = [s.to_api() for s in export.sort]
+        # The server appends the unique key to whatever we sort by.
+        self.cursor_length = len(self._sort) + 1
+        self._filter = dict(export.filter)
+        self._cursor: Cursor | None = None
+        self._seen: set[tuple[tuple[str, Any], ...]] = set()
+        if start_cursor is not None:
+            start = list(start_cursor)
+            self._check_cursor_shape(start, where="resume cursor")
+            self._cursor = start
+            self._seen.add(_cursor_identity(start))
+
+    # -- state --------------------------------------------------------------------------
+
+    @property
+    def cursor(self) -> Cursor | None:
+        return None if self._cursor is None else list(self._cursor)
+
     # -- requests -----------------------------------------------------------------------
 
     def base_body(self, size: int) -> dict[str, Any]:
@@ -146,22 +192,10 @@ class SearchAfterPaginator:
             body["sort"] = [dict(s) for s in self._sort]
         return body
 
-    def first_request(self) -> dict[str, Any]:
-        """The request for the first page (after the resume cursor, if any)."""
-        return self.next_request()
-
     def next_request(self) -> dict[str, Any]:
-        if self._done:
-            raise RuntimeError("no next page: the export is complete")
-        size = self.export.page_size
-        remaining = self._remaining()
-        if remaining is not None:
-            # Ask for exactly what is left rather than over-fetching a whole page.
-            size = min(size, remaining)
-        body = self.base_body(size)
+        body = self.base_body(self._next_size())
         if self._cursor is not None:
             body["searchAfter"] = list(self._cursor)
-        self._last_size = size
         return body
 
     # -- responses ----------------------------------------------------------------------
@@ -176,9 +210,7 @@ class SearchAfterPaginator:
 
     def update_state(self, response: Any) -> list[dict[str, Any]]:
         """Validate one search response and return its items (never more than the cap)."""
-        if self._last_size is None:
-            raise RuntimeError("update_state() called before a request was built")
-        size, self._last_size = self._last_size, None
+        size = self._take_size()
         name = self.export.name
         if not isinstance(response, Mapping):
             raise ProtocolError(
@@ -223,11 +255,7 @@ class SearchAfterPaginator:
                 self._seen.add(identity)
                 self._cursor = list(sort_values)
 
-        self._pages += 1
-        self._emitted += len(items)
-        remaining = self._remaining()
-        if not full_page or not items or remaining == 0:
-            self._done = True
+        self._page_done(len(items), last=not full_page or not items)
         return items
 
 
@@ -251,4 +279,4 @@ def make_paginator(
         return SearchAfterPaginator(
             endpoint, export, start_cursor=start_cursor, already_emitted=already_emitted
         )
-    raise NotImplementedError(f"paging for API {endpoint.api} is not implemented yet")
+    raise ValueError(f"no paginator for API {endpoint.api!r}")

@@ -23,6 +23,7 @@ from typing import Any
 
 from exporter.endpoints_v2 import V2Endpoint
 from exporter.errors import ProtocolError
+from exporter.paging import PagingState
 from exporter.spec import ExportSpec
 from exporter.v2_filters import to_wire_filter
 
@@ -35,7 +36,7 @@ def v2_sort(endpoint: V2Endpoint, export: ExportSpec) -> list[dict[str, str]]:
     return sort
 
 
-class CursorPaginator:
+class CursorPaginator(PagingState):
     """v2 ``page.after`` paging of one export (see the module docstring)."""
 
     def __init__(
@@ -55,42 +56,17 @@ class CursorPaginator:
                 f"{export.name}: the checkpoint's cursor is not a v2 cursor "
                 f"({type(start_cursor).__name__}); was it written by a v1 export?"
             )
+        super().__init__(export, already_emitted)
         self.endpoint = endpoint
-        self.export = export
         self._filter = to_wire_filter(export.filter, endpoint)
         self._sort = v2_sort(endpoint, export)
         self._cursor: str | None = start_cursor
         self._seen: set[str] = {start_cursor} if start_cursor else set()
-        self._emitted = already_emitted
-        self._pages = 0
-        self._total: int | None = None
         self.more_than_total = False
-        self._last_size: int | None = None
-        self._done = self._remaining() == 0
-
-    @property
-    def has_next(self) -> bool:
-        return not self._done
 
     @property
     def cursor(self) -> str | None:
         return self._cursor
-
-    @property
-    def total(self) -> int | None:
-        return self._total
-
-    @property
-    def emitted(self) -> int:
-        return self._emitted
-
-    @property
-    def pages(self) -> int:
-        return self._pages
-
-    def _remaining(self) -> int | None:
-        cap = self.export.max_records
-        return None if cap is None else max(cap - self._emitted, 0)
 
     def base_body(self, limit: int) -> dict[str, Any]:
         body: dict[str, Any] = {}
@@ -100,26 +76,14 @@ class CursorPaginator:
         body["page"] = {"limit": limit}
         return body
 
-    def first_request(self) -> dict[str, Any]:
-        return self.next_request()
-
     def next_request(self) -> dict[str, Any]:
-        if self._done:
-            raise RuntimeError("no next page: the export is complete")
-        limit = self.export.page_size
-        remaining = self._remaining()
-        if remaining is not None:
-            limit = min(limit, remaining)
-        body = self.base_body(limit)
+        body = self.base_body(self._next_size())
         if self._cursor:  # never ``after: ""``
             body["page"]["after"] = self._cursor
-        self._last_size = limit
         return body
 
     def update_state(self, response: Any) -> list[dict[str, Any]]:
-        if self._last_size is None:
-            raise RuntimeError("update_state() called before a request was built")
-        limit, self._last_size = self._last_size, None
+        limit = self._take_size()
         name = self.export.name
         number = self._pages + 1
         if not isinstance(response, Mapping):
@@ -161,8 +125,5 @@ class CursorPaginator:
                 )
             self._seen.add(end_cursor)
             self._cursor = end_cursor
-        self._pages += 1
-        self._emitted += len(items)
-        if len(items) < limit or not items or not has_cursor or self._remaining() == 0:
-            self._done = True
+        self._page_done(len(items), last=len(items) < limit or not items or not has_cursor)
         return items
