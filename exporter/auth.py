@@ -37,10 +37,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-import requests
-
 from exporter.errors import AuthError, RetriesExhausted, SpecError, SpecProblem, redact_url
-from exporter.http import Transport
+from exporter.http import HttpResponse, Transport
 from exporter.retry import Expect, Kind, Verdict
 from exporter.spec import AuthSpec, SourceSpec
 
@@ -68,7 +66,7 @@ class Authenticator(Protocol):
     def apply(self, headers: dict[str, str], method: str) -> int:
         """Add the credential to ``headers``; return the credential's generation."""
 
-    def observe(self, response: requests.Response, generation: int) -> None:
+    def observe(self, response: HttpResponse, generation: int) -> None:
         """Look at every response (cookie mode picks up rotated CSRF tokens)."""
 
     def invalidate(self, reason: str, generation: int | None = None) -> bool:
@@ -141,7 +139,7 @@ class NoAuth:
     def apply(self, headers: dict[str, str], method: str) -> int:
         return 0
 
-    def observe(self, response: requests.Response, generation: int) -> None:
+    def observe(self, response: HttpResponse, generation: int) -> None:
         return None
 
     def invalidate(self, reason: str, generation: int | None = None) -> bool:
@@ -175,7 +173,7 @@ class BasicAuth:
         headers["Authorization"] = self._header
         return 0
 
-    def observe(self, response: requests.Response, generation: int) -> None:
+    def observe(self, response: HttpResponse, generation: int) -> None:
         return None
 
     def invalidate(self, reason: str, generation: int | None = None) -> bool:
@@ -254,7 +252,7 @@ class ClientCredentials:
         headers["Authorization"] = f"Bearer {token.value}"
         return token.generation
 
-    def observe(self, response: requests.Response, generation: int) -> None:
+    def observe(self, response: HttpResponse, generation: int) -> None:
         return None
 
     def invalidate(self, reason: str, generation: int | None = None) -> bool:
@@ -399,7 +397,7 @@ class CookieSession:
             headers[current.csrf_name] = current.csrf_value
         return current.generation
 
-    def observe(self, response: requests.Response, generation: int) -> None:
+    def observe(self, response: HttpResponse, generation: int) -> None:
         found = _csrf_from(response)
         cookies = dict(response.cookies.items())
         if found is None and not cookies:
@@ -497,7 +495,7 @@ class CookieSession:
         return _Session(cookies, name, value, self._generation)
 
 
-def _csrf_from(response: requests.Response) -> tuple[str, str] | None:
+def _csrf_from(response: HttpResponse) -> tuple[str, str] | None:
     for name in CSRF_HEADER_NAMES:
         value = response.headers.get(name)
         if value:
