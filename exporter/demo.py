@@ -11,15 +11,57 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from exporter.errors import ExporterError
 from exporter.run_command import run_command
 
+PREVIEW_EXPORT = "process-instances"
+PREVIEW_ROWS = 3
+
 
 def _default_spec() -> Path:
     # The demo spec ships in the repository's configs/ folder (next to the package source).
     return Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
+
+
+def preview(output: Path, export: str = PREVIEW_EXPORT, rows: int = PREVIEW_ROWS) -> list[str]:
+    """A few lines showing what one snapshot holds: its manifest, columns and first rows.
+
+    Reads only what the manifest lists, as a downstream job should; [] when there is nothing
+    complete to show.
+    """
+    import orjson
+    import pyarrow.parquet as pq
+
+    complete = sorted((output / export).glob("snapshot=*/_manifest.json"))
+    if not complete:
+        return []
+    manifest = orjson.loads(complete[-1].read_bytes())
+    if manifest.get("format") != "parquet" or not manifest.get("files"):
+        return []
+    table = pq.read_table(complete[-1].parent / manifest["files"][0]["name"])
+    big = sum(1 for key in table.column("key").to_pylist() if key is not None and key > 2**53)
+    columns = ", ".join(f"{f.name} {f.type}" for f in table.schema if f.name != "_extra")
+    lines = [
+        f"{export}: {manifest['records']} records in {len(manifest['files'])} file(s), "
+        f"manifest {complete[-1]}",
+        f"  columns: {columns}",
+        f"  {big} of {table.num_rows} keys exceed 2^53 and are stored exactly as int64",
+    ]
+    for row in table.slice(0, rows).to_pylist():
+        shown = ", ".join(
+            f"{k}={_show(v)}" for k, v in row.items() if v is not None and k != "_extra"
+        )
+        lines.append(f"  {shown}")
+    return lines
+
+
+def _show(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="milliseconds")
+    return repr(value)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return exc.exit_code
         stats = sim.stats()
+        print()
+        for line in preview(Path(args.output)):
+            print(line)
         print()
         print(
             f"simulator served {stats.get('requests', '?')} API requests, "
