@@ -551,6 +551,14 @@ class ApiClient:
         assert exchange.response is not None  # an OK verdict always has its response
         return exchange.response.content, exchange.verdict.value
 
+    def post_page(
+        self, path: str, body: dict[str, Any], *, stats: RequestStats | None = None
+    ) -> Any:
+        """A search page as ``rawpage.RawPage``: the raw body with its cursor read from the tail
+        (the items are left to the sink), or the whole page parsed when the tail is ambiguous."""
+        data = orjson.dumps(body)
+        return self._call("POST", path, Expect.JSON_PAGE, data, dict(_JSON_HEADERS), stats)
+
     def get_json(self, path: str, *, stats: RequestStats | None = None) -> Any:
         return self._call("GET", path, Expect.JSON, None, {"Accept": "application/json"}, stats)
 

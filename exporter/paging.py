@@ -25,8 +25,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+import orjson
+
 from exporter.endpoints import Endpoint
 from exporter.errors import ProtocolError
+from exporter.rawpage import UNSURE, RawPage
 from exporter.spec import ExportSpec
 
 # Elasticsearch's default track_total_hits: a total of exactly this value means "this many or more".
@@ -212,24 +215,7 @@ class SearchAfterPaginator(PagingState):
         """Validate one search response and return its items (never more than the cap)."""
         size = self._take_size()
         name = self.export.name
-        if not isinstance(response, Mapping):
-            raise ProtocolError(
-                f"{name}: search response is {type(response).__name__}, expected an object"
-            )
-        items = response.get("items")
-        if not isinstance(items, list):
-            raise ProtocolError(f"{name}: search response has no 'items' list")
-        for index, item in enumerate(items):
-            if not isinstance(item, dict):
-                raise ProtocolError(
-                    f"{name}: page {self._pages + 1} item {index} is "
-                    f"{type(item).__name__}, expected an object"
-                )
-        if len(items) > size:
-            raise ProtocolError(
-                f"{name}: server returned {len(items)} items for size {size} "
-                f"(page {self._pages + 1})"
-            )
+        items = checked_items(name, self._pages + 1, response, size)
         if self._total is None:
             total = response.get("total")
             if isinstance(total, int) and not isinstance(total, bool):
@@ -245,18 +231,67 @@ class SearchAfterPaginator(PagingState):
                         "cannot continue paging"
                     )
             else:
-                self._check_cursor_shape(sort_values, where=f"sortValues of page {self._pages + 1}")
-                identity = _cursor_identity(sort_values)
-                if identity in self._seen:
-                    raise ProtocolError(
-                        f"{name}: the server repeated the cursor {sort_values!r} "
-                        f"(page {self._pages + 1}); stopping instead of looping"
-                    )
-                self._seen.add(identity)
-                self._cursor = list(sort_values)
+                self._take_cursor(sort_values)
 
         self._page_done(len(items), last=not full_page or not items)
         return items
+
+    def _take_cursor(self, sort_values: Any) -> None:
+        self._check_cursor_shape(sort_values, where=f"sortValues of page {self._pages + 1}")
+        identity = _cursor_identity(sort_values)
+        if identity in self._seen:
+            raise ProtocolError(
+                f"{self.export.name}: the server repeated the cursor {sort_values!r} "
+                f"(page {self._pages + 1}); stopping instead of looping"
+            )
+        self._seen.add(identity)
+        self._cursor = list(sort_values)
+
+    def update_state_raw(self, page: RawPage) -> list[dict[str, Any]] | None:
+        """``update_state`` for a page whose items the sink decodes (``ApiClient.post_page``).
+
+        With a readable tail only the cursor is taken (same checks as ``update_state``) and
+        None is returned: the item count is unknown here, so paging goes on until a page the
+        tail reader cannot vouch for (an empty page is small and parsed whole) ends it; the
+        sink checks the items (``checked_items``) and that a short page is the last one.
+        Otherwise the page was parsed whole and is handled exactly as ``update_state``.
+        """
+        if page.tail is None:
+            return self.update_state(page.parsed)
+        if self.export.max_records is not None:
+            raise RuntimeError("raw paging cannot honour max_records (item count unknown)")
+        if self._total is None:
+            total = page.tail.total()
+            if total is UNSURE:
+                return self.update_state(orjson.loads(page.raw))
+            self._total = total
+        self._take_size()
+        self._take_cursor(page.tail.cursor)
+        self._page_done(0, last=False)
+        return None
+
+
+def checked_items(name: str, page: int, response: Any, size: int) -> list[dict[str, Any]]:
+    """The ``items`` of a search response, after the paging contract's checks on them."""
+    if not isinstance(response, Mapping):
+        raise ProtocolError(
+            f"{name}: search response is {type(response).__name__}, expected an object"
+        )
+    items = response.get("items")
+    if not isinstance(items, list):
+        raise ProtocolError(f"{name}: search response has no 'items' list")
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ProtocolError(
+                f"{name}: page {page} item {index} is {type(item).__name__}, expected an object"
+            )
+    check_count(name, page, len(items), size)
+    return items
+
+
+def check_count(name: str, page: int, count: int, size: int) -> None:
+    if count > size:
+        raise ProtocolError(f"{name}: server returned {count} items for size {size} (page {page})")
 
 
 def make_paginator(

@@ -39,6 +39,9 @@ class Expect(enum.Enum):
     """What a successful body must look like."""
 
     JSON = "json"
+    # A v1 search page for a sink that decodes the items itself: its cursor is read from the
+    # tail (exporter.rawpage) and the items are parsed only when the tail is ambiguous.
+    JSON_PAGE = "json-page"
     TEXT = "text"  # XML endpoints: well-formed markup
     NOTHING = "nothing"  # login/logout: status is all that matters
 
@@ -98,6 +101,13 @@ def _classify_success(
         return Verdict(Kind.OK, f"HTTP {status}", status)
     if not body:
         return Verdict(Kind.RETRY, "empty body", status)
+    if expect is Expect.JSON_PAGE:
+        from exporter.rawpage import read_page
+
+        try:
+            return Verdict(Kind.OK, f"HTTP {status}", status, value=read_page(body))
+        except orjson.JSONDecodeError:
+            return Verdict(Kind.RETRY, "truncated or non-JSON body", status)
     if expect is Expect.JSON:
         try:
             return Verdict(Kind.OK, f"HTTP {status}", status, value=orjson.loads(body))

@@ -29,10 +29,11 @@ from typing import Any
 
 import exporter
 from exporter.endpoints import Endpoint, get_endpoint
-from exporter.errors import ExporterError, SpecError, UsageError
+from exporter.errors import ExporterError, ProtocolError, SpecError, UsageError
 from exporter.hydrate import Hydrator
 from exporter.paging import make_paginator
 from exporter.progress import QuietReporter, Reporter
+from exporter.rawpage import RawPage
 from exporter.spec import ExportSpec, JobSpec, resolve_api
 
 log = logging.getLogger(__name__)
@@ -132,25 +133,56 @@ _DONE = _Done()
 
 @dataclass(frozen=True)
 class Page:
-    items: list[dict[str, Any]]
+    # None: the items were not parsed (``unparsed`` holds the page; the sink decodes it)
+    items: list[dict[str, Any]] | None
     cursor: Any  # the searchAfter to continue after this page (for resume)
     total: int | None  # the server's (capped) total, for progress
     raw: bytes | None = None  # the v1 search response as received (Parquet decodes it in C++)
+    unparsed: RawPage | None = None
+    size: int = 0  # the page size asked for (unparsed pages: the sink checks the count)
+    number: int = 0  # 1-based page number of this run (for messages)
+
+
+def decodes_unparsed(writer: Any, endpoint: Endpoint, export: ExportSpec, hydrator: Any) -> bool:
+    """Whether the export's pages may skip the Python parse of their items: v1 Parquet whose
+    columns Arrow decodes, no hydration (it patches dicts), no ``max_records`` (the cap needs
+    the item count while paging)."""
+    return (
+        endpoint.api == "v1"
+        and export.max_records is None
+        and not hydrator.enabled
+        and bool(getattr(writer, "decodes_pages", False))
+    )
 
 
 def iter_pages(
-    client: Any, endpoint: Endpoint, paginator: Any, stats: Any = None
+    client: Any, endpoint: Endpoint, paginator: Any, stats: Any = None, *, unparsed: bool = False
 ) -> Iterator[Page]:
     """The synchronous paging loop: one search per page until the paginator says done.
 
     Retries happen inside ``client.post_json``; a page is yielded only once it is complete
-    and validated, so a retried request can never produce a page twice.
+    and validated, so a retried request can never produce a page twice. ``unparsed``: pages
+    come from ``client.post_page`` and only their cursor is read (``rawpage``); the sink
+    decodes and checks the items.
     """
     # v1 pages keep their raw bytes for the sink; v2 keys are strings, converted in Python.
     post_raw = getattr(client, "post_json_raw", None) if endpoint.api == "v1" else None
+    post_page = getattr(client, "post_page", None) if unparsed else None
+    number = 0
     while paginator.has_next:
         body = paginator.next_request()
+        number += 1
         raw = None
+        if post_page is not None:
+            page = post_page(endpoint.search_path, body, stats=stats)
+            items = paginator.update_state_raw(page)
+            if items is None:
+                yield Page(
+                    None, paginator.cursor, paginator.total, page.raw, page, body["size"], number
+                )
+            else:
+                yield Page(items, paginator.cursor, paginator.total, page.raw, None, 0, number)
+            continue
         if post_raw is not None:
             raw, response = post_raw(endpoint.search_path, body, stats=stats)
         else:
@@ -245,7 +277,8 @@ class _Run:
                 already_emitted=writer.records_written,
             )
             hydrator = Hydrator(self.client, endpoint, export, self.hydration_pool)
-            pages = iter_pages(self.client, endpoint, paginator, search_stats)
+            unparsed = decodes_unparsed(writer, endpoint, export, hydrator)
+            pages = iter_pages(self.client, endpoint, paginator, search_stats, unparsed=unparsed)
             producer = _Producer(pages, export.name)
             producer.start()
             if writer.converts:
@@ -254,11 +287,23 @@ class _Run:
                 converting = ThreadPoolExecutor(1, thread_name_prefix=f"convert-{export.name}")
             pending: deque[tuple[Page, Future[Any] | None]] = deque()
             seen_retries = 0
+            short_page: Page | None = None  # unparsed paging: a short page must be the last
 
             def write_oldest() -> None:
-                nonlocal seen_retries
+                nonlocal seen_retries, short_page
                 page, batch = pending.popleft()
                 converted = None if batch is None else batch.result()
+                if unparsed:
+                    count = len(page.items) if page.items is not None else converted.num_rows
+                    if not count and short_page is not None:
+                        return  # the request that confirmed the end: not a page of the export
+                    if count and short_page is not None:
+                        raise ProtocolError(
+                            f"{export.name}: page {short_page.number} had fewer items than "
+                            f"the page size, yet page {page.number} has {count} more"
+                        )
+                    if page.items is None and count < page.size:
+                        short_page = page
                 writer.write_page(page.items, page.cursor, batch=converted)
                 result.pages += 1
                 retries = search_stats.retries + lookup_stats.retries
@@ -281,7 +326,12 @@ class _Run:
                     raise page
                 result.total_reported = page.total
                 batch: Future[Any] | None = None
-                if page.items:
+                if page.unparsed is not None:
+                    assert converting is not None
+                    batch = converting.submit(
+                        writer.convert_page, page.unparsed, page.size, page.number
+                    )
+                elif page.items:
                     patched = hydrator.hydrate(page.items, lookup_stats)
                     raw = None if patched else page.raw  # raw bytes only while they are true
                     if converting is not None:

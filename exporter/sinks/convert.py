@@ -29,7 +29,9 @@ import pyarrow as pa
 
 from exporter.endpoints import Endpoint, Kind
 from exporter.endpoints_v2 import V2Kind
-from exporter.errors import OutputError
+from exporter.errors import OutputError, ProtocolError
+from exporter.paging import check_count, checked_items
+from exporter.rawpage import RawPage
 from exporter.sinks.arrow_schema import (
     DECISION_INPUT_TYPE,
     EVALUATED_INPUT_TYPE,
@@ -203,7 +205,7 @@ _RAW_KINDS = {
 }
 
 
-def _raw_parse_options(endpoint: Endpoint, fields: Sequence[Any]) -> Any:
+def _raw_parse_options(endpoint: Endpoint, fields: Sequence[Any], unknown: str = "ignore") -> Any:
     """``pyarrow.json`` parse options for a v1 page ``{"items": [...], ...}``, or None when the
     export has columns the raw path cannot decode (v2: string keys; nested evaluation lists)."""
     if endpoint.api != "v1" or any(f.kind not in _RAW_KINDS for f in fields):
@@ -214,7 +216,9 @@ def _raw_parse_options(endpoint: Endpoint, fields: Sequence[Any]) -> Any:
     return pa_json.ParseOptions(
         explicit_schema=pa.schema([pa.field("items", pa.list_(item))]),
         newlines_in_values=True,  # the page is one JSON value, possibly pretty-printed
-        unexpected_field_behavior="ignore",  # sortValues, total; unknown item fields: counted
+        # "ignore": sortValues, total; unknown item fields are counted by the caller.
+        # "infer" (pages without sortValues): unknown item fields show in the struct type.
+        unexpected_field_behavior=unknown,
     )
 
 
@@ -228,6 +232,10 @@ def _type_name(value: Any) -> str:
     return {float: "float", str: "string", list: "list", dict: "object"}.get(
         type(value), type(value).__name__
     )
+
+
+def _identity(values: Sequence[Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple((type(v).__name__, repr(v)) for v in values)
 
 
 class RecordConverter:
@@ -247,6 +255,7 @@ class RecordConverter:
             (f.name, _STRUCT_KEYS[f.kind]) for f in self._columns if f.kind in _STRUCT_KEYS
         ]
         self._raw_options = _raw_parse_options(endpoint, self._columns)
+        self._page_options = _raw_parse_options(endpoint, self._columns, unknown="infer")
         self._dates = [i for i, f in enumerate(self._columns) if f.kind is Kind.DATE]
 
     def convert(
@@ -281,26 +290,75 @@ class RecordConverter:
         every error) returns None: the Python path then converts the page, or raises its
         precise OutputError.
         """
+        return self._decode(raw, self._raw_options, records)
+
+    @property
+    def decodes_pages(self) -> bool:
+        """Whether ``convert_page`` can decode this export's pages from their raw bytes."""
+        return self._page_options is not None
+
+    def convert_page(self, page: RawPage, size: int, number: int) -> pa.RecordBatch:
+        """A page read by ``rawpage`` (items not parsed yet) as a record batch, with the paging
+        contract's item checks (objects, at most ``size``) that the paging thread skipped.
+
+        The page without its ``sortValues`` member is read by ``pyarrow.json`` with unknown
+        fields inferred: the batch is taken when the items' struct has only the known fields.
+        Otherwise (an unknown field, any Arrow error) the page is parsed by orjson and converted
+        by the Python path, which fills ``_extra`` or raises its precise error.
+        """
+        assert page.tail is not None and self._page_options is not None
+        name = self.export.name
+        start, end = page.tail.cut
+        batch = self._decode(page.raw[:start] + page.raw[end:], self._page_options, None)
+        if batch is not None:
+            check_count(name, number, batch.num_rows, size)
+            return batch
+        try:
+            response = orjson.loads(page.raw)
+        except orjson.JSONDecodeError:
+            raise ProtocolError(f"{name}: page {number} is not valid JSON") from None
+        records = checked_items(name, number, response, size)
+        cursor = response.get("sortValues") if isinstance(response, dict) else None
+        if not isinstance(cursor, list) or _identity(cursor) != _identity(page.tail.cursor):
+            raise ProtocolError(
+                f"{name}: page {number} has no single top-level sortValues to page on"
+            )
+        if not records:
+            return pa.RecordBatch.from_pylist([], schema=self.schema)
+        return self.convert(records)
+
+    def _decode(
+        self, raw: bytes, options: Any, records: Sequence[dict[str, Any]] | None
+    ) -> pa.RecordBatch | None:
+        """``raw`` read by ``pyarrow.json`` as one row ``items: list<struct<columns>>`` (the
+        GIL is released); None when that cannot be the Python converter's batch."""
         from pyarrow import json as pa_json
 
         read_options = pa_json.ReadOptions(use_threads=False, block_size=max(1 << 20, len(raw) + 1))
         try:
             table = pa_json.read_json(
-                pa.BufferReader(raw), read_options=read_options, parse_options=self._raw_options
+                pa.BufferReader(raw), read_options=read_options, parse_options=options
             )
             if table.num_rows != 1:
                 return None
-            items = table.column(0).chunk(0).flatten()
-            if len(items) != len(records):
+            column = table.column("items")
+            if column.null_count:
+                return None
+            items = column.chunk(0).flatten()
+            if items.null_count or items.type.num_fields != len(self._columns):
+                return None  # a null item, or an unknown field (inferred): the Python path
+            if records is not None and len(items) != len(records):
                 return None
             arrays: list[pa.Array] = items.flatten()
             for i in self._dates:
                 arrays[i] = arrays[i].cast(TIMESTAMP_TYPE)
         except _ARROW_ERRORS:
             return None
-        if sum(map(len, records)) != sum(len(a) - a.null_count for a in arrays):
+        if records is not None and sum(map(len, records)) != sum(
+            len(a) - a.null_count for a in arrays
+        ):
             return None
-        arrays.append(pa.nulls(len(records), pa.string()))
+        arrays.append(pa.nulls(len(items), pa.string()))
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
     def _extras(

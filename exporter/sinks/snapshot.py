@@ -38,6 +38,7 @@ import pyarrow.fs as pafs
 
 from exporter.endpoints import Endpoint
 from exporter.errors import OutputError
+from exporter.rawpage import RawPage
 from exporter.sinks.arrow_schema import schema_to_json
 from exporter.sinks.convert import RecordConverter
 from exporter.sinks.fs import OutputLocation, resolve_output
@@ -349,28 +350,42 @@ class SnapshotWriter:
             return None
         return self._converter.convert(records, raw=raw)
 
+    @property
+    def decodes_pages(self) -> bool:
+        """Whether ``convert_page`` can take pages whose items were never parsed (Parquet of
+        v1 columns Arrow's JSON reader decodes)."""
+        return self._converter is not None and self._converter.decodes_pages
+
+    def convert_page(self, page: RawPage, size: int, number: int) -> pa.RecordBatch:
+        """A page read by ``rawpage`` (items unparsed) as a batch; state-free like ``convert``."""
+        assert self._converter is not None
+        return self._converter.convert_page(page, size, number)
+
     def write_page(
         self,
-        records: list[dict[str, Any]],
+        records: list[dict[str, Any]] | None,
         cursor: Any,
         *,
         raw: bytes | None = None,
         batch: pa.RecordBatch | None = None,
     ) -> None:
-        """Append one page; ``batch``: the page already converted by ``convert``."""
+        """Append one page; ``batch``: the page already converted by ``convert`` (or by
+        ``convert_page``, then ``records`` is None: the batch is the page)."""
         self._require_open("write a page")
         limit = max(1, self.ctx.output.rows_per_file)
-        if records:
+        count = len(records) if records is not None else 0 if batch is None else batch.num_rows
+        if count:
             if batch is None:
+                assert records is not None
                 batch = self.convert(records, raw=raw)
-            if self._part is not None and self._part.rows + len(records) > limit:
+            if self._part is not None and self._part.rows + count > limit:
                 self._close_part()
             if self._part is None:
                 self._open_part()
             assert self._part is not None
             with self._io("write a part"):
-                self._part.write(records, batch)
-            self._records += len(records)
+                self._part.write(records or [], batch)
+            self._records += count
         self._cursor = cursor
         if self._part is not None and self._part.rows >= limit:
             self._close_part()
