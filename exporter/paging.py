@@ -15,6 +15,9 @@ v1 (``SearchAfterPaginator``) pages ``POST /v1/<resource>/search`` with ``search
 * a repeated cursor, a missing cursor on a full page, non-object items or a page larger than
   requested are contract violations -> ``ProtocolError`` rather than a silent loop or gap.
 
+``update_state_raw`` is the same for a page whose items the sink decodes itself (only the
+cursor is read from the page's tail, ``exporter.rawpage``): paging then ends at an empty page.
+
 v2 (``page: {limit, after}`` with an opaque ``endCursor``) is ``paging_v2.CursorPaginator``,
 chosen by ``make_paginator`` from the endpoint's API.
 """

@@ -3,7 +3,8 @@
 Concurrency model:
 
 * exports run on a pool of ``spec.concurrency`` threads, each with its own snapshot writer;
-* inside one export a producer thread fetches pages (``paginator`` + ``ApiClient.post_json_raw``)
+* inside one export a producer thread fetches pages (``paginator`` + ``ApiClient.post_json_raw``,
+  or for Parquet without hydration ``post_page``: only the cursor is read, ``decodes_unparsed``)
   into a bounded queue of ``PREFETCH_PAGES`` while the export thread hydrates and writes the
   previous page, so at most a couple of pages are in memory per export; Parquet exports add a
   converting thread (page N+1 becomes an Arrow batch, from its raw bytes off the GIL when

@@ -16,6 +16,8 @@ original list), so overlaying ``_extra`` on the typed columns gives back the API
 Fast path: given the raw bytes of an unmodified v1 search page, ``pyarrow.json`` decodes them in
 C++ (releasing the GIL) and the result is used only when it provably equals what the Python path
 would build (see ``RecordConverter._from_raw``); anything else falls back to the Python path.
+Pages whose items were never parsed (``convert_page``, exports without hydration) are decoded
+the same way with unknown fields inferred, and checked against the paging contract here.
 """
 
 from __future__ import annotations
