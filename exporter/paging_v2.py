@@ -23,7 +23,7 @@ from typing import Any
 
 from exporter.endpoints_v2 import V2Endpoint
 from exporter.errors import ProtocolError
-from exporter.paging import PagingState
+from exporter.paging import PagingState, checked_items
 from exporter.spec import ExportSpec
 from exporter.v2_filters import to_wire_filter
 
@@ -86,23 +86,7 @@ class CursorPaginator(PagingState):
         limit = self._take_size()
         name = self.export.name
         number = self._pages + 1
-        if not isinstance(response, Mapping):
-            raise ProtocolError(
-                f"{name}: search response is {type(response).__name__}, expected an object"
-            )
-        items = response.get("items")
-        if not isinstance(items, list):
-            raise ProtocolError(f"{name}: search response has no 'items' list")
-        for index, item in enumerate(items):
-            if not isinstance(item, dict):
-                raise ProtocolError(
-                    f"{name}: page {number} item {index} is {type(item).__name__}, "
-                    "expected an object"
-                )
-        if len(items) > limit:
-            raise ProtocolError(
-                f"{name}: server returned {len(items)} items for limit {limit} (page {number})"
-            )
+        items = checked_items(name, number, response, limit)
         page = response.get("page")
         page = page if isinstance(page, Mapping) else {}
         if self._total is None:
