@@ -32,6 +32,7 @@ from enum import StrEnum
 from exporter.endpoints import (
     DECISION_INSTANCE_STATES,
     DECISION_TYPES,
+    FLOW_NODE_TYPES,
     REGISTRY,
     Endpoint,
     Field,
@@ -203,34 +204,13 @@ def _filter_only(
 
 PROCESS_INSTANCE_STATES_V2 = ("ACTIVE", "COMPLETED", "TERMINATED")  # ProcessInstanceStateEnum
 ELEMENT_INSTANCE_STATES = ("ACTIVE", "COMPLETED", "TERMINATED")  # ElementInstanceStateEnum
-ELEMENT_INSTANCE_TYPES = (  # ElementInstanceResult.type
-    "UNSPECIFIED",
-    "PROCESS",
-    "SUB_PROCESS",
-    "EVENT_SUB_PROCESS",
+# ElementInstanceResult.type: v1's flow node types with the ad-hoc sub-process types (8.8).
+_AD_HOC_AT = FLOW_NODE_TYPES.index("EVENT_SUB_PROCESS") + 1
+ELEMENT_INSTANCE_TYPES = (
+    *FLOW_NODE_TYPES[:_AD_HOC_AT],
     "AD_HOC_SUB_PROCESS",
     "AD_HOC_SUB_PROCESS_INNER_INSTANCE",
-    "START_EVENT",
-    "INTERMEDIATE_CATCH_EVENT",
-    "INTERMEDIATE_THROW_EVENT",
-    "BOUNDARY_EVENT",
-    "END_EVENT",
-    "SERVICE_TASK",
-    "RECEIVE_TASK",
-    "USER_TASK",
-    "MANUAL_TASK",
-    "TASK",
-    "EXCLUSIVE_GATEWAY",
-    "INCLUSIVE_GATEWAY",
-    "PARALLEL_GATEWAY",
-    "EVENT_BASED_GATEWAY",
-    "SEQUENCE_FLOW",
-    "MULTI_INSTANCE_BODY",
-    "CALL_ACTIVITY",
-    "BUSINESS_RULE_TASK",
-    "SCRIPT_TASK",
-    "SEND_TASK",
-    "UNKNOWN",
+    *FLOW_NODE_TYPES[_AD_HOC_AT:],
 )
 INCIDENT_ERROR_TYPES = (  # IncidentResult.errorType (P1) = IncidentErrorTypeEnum (P2)
     "UNSPECIFIED",
