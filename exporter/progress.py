@@ -92,8 +92,9 @@ def _status_text(result: ExportResult) -> str:
     return "ok" if result.ok else f"FAILED: {result.error}"
 
 
-class LogLineReporter:
-    """Plain lines for logs (cron): throttled progress per export and one line at the end."""
+class _ThrottledReporter:
+    """Shared by the line-oriented reporters: one output stream, a tracker per export, and at
+    most one progress line per export every ``interval`` seconds."""
 
     def __init__(self, stream: IO[str] | None = None, interval: float = 5.0) -> None:
         self.stream = stream if stream is not None else sys.stderr
@@ -102,25 +103,41 @@ class LogLineReporter:
         self._tracker = _Tracker()
         self._last_line: dict[str, float] = {}
 
-    def _emit(self, text: str) -> None:
-        stamp = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    def _write(self, line: str) -> None:
         with self._lock:
-            self.stream.write(f"{stamp} {text}\n")
+            self.stream.write(line + "\n")
             self.stream.flush()
 
-    def export_started(self, name: str, endpoint: str) -> None:
+    def _start(self, name: str, endpoint: str) -> None:
         self._tracker.start(name, endpoint)
         self._last_line[name] = time.monotonic()
+
+    def _due(self, name: str, *, records: int, pages: int, total: int | None) -> bool:
+        """Track the page; True when a progress line for ``name`` is due."""
+        self._tracker.update(name, records=records, pages=pages, total=total)
+        now = time.monotonic()
+        if now - self._last_line.get(name, 0.0) < self.interval:
+            return False
+        self._last_line[name] = now
+        return True
+
+
+class LogLineReporter(_ThrottledReporter):
+    """Plain lines for logs (cron): throttled progress per export and one line at the end."""
+
+    def _emit(self, text: str) -> None:
+        stamp = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+        self._write(f"{stamp} {text}")
+
+    def export_started(self, name: str, endpoint: str) -> None:
+        self._start(name, endpoint)
         self._emit(f"export={name} endpoint={endpoint} started")
 
     def page_done(
         self, name: str, *, records: int, pages: int, total: int | None, retries: int
     ) -> None:
-        self._tracker.update(name, records=records, pages=pages, total=total)
-        now = time.monotonic()
-        if now - self._last_line.get(name, 0.0) < self.interval:
+        if not self._due(name, records=records, pages=pages, total=total):
             return
-        self._last_line[name] = now
         self._emit(
             f"export={name} records={_progress_text(records, total)} pages={pages} "
             f"retries={retries} rate={self._tracker.rate(name):.0f}/s "
@@ -142,37 +159,23 @@ class LogLineReporter:
         self._emit(f"run finished exports={len(result.exports)}{tail}")
 
 
-class JsonReporter:
+class JsonReporter(_ThrottledReporter):
     """One JSON object per line on the stream; progress lines are throttled like log lines."""
-
-    def __init__(self, stream: IO[str] | None = None, interval: float = 5.0) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.interval = interval
-        self._lock = threading.Lock()
-        self._tracker = _Tracker()
-        self._last_line: dict[str, float] = {}
 
     def _emit(self, event: str, **fields: Any) -> None:
         record = {"ts": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), "event": event}
         record.update(fields)
-        line = orjson.dumps(record, default=str).decode()
-        with self._lock:
-            self.stream.write(line + "\n")
-            self.stream.flush()
+        self._write(orjson.dumps(record, default=str).decode())
 
     def export_started(self, name: str, endpoint: str) -> None:
-        self._tracker.start(name, endpoint)
-        self._last_line[name] = time.monotonic()
+        self._start(name, endpoint)
         self._emit("export_started", export=name, endpoint=endpoint)
 
     def page_done(
         self, name: str, *, records: int, pages: int, total: int | None, retries: int
     ) -> None:
-        self._tracker.update(name, records=records, pages=pages, total=total)
-        now = time.monotonic()
-        if now - self._last_line.get(name, 0.0) < self.interval:
+        if not self._due(name, records=records, pages=pages, total=total):
             return
-        self._last_line[name] = now
         self._emit(
             "progress",
             export=name,
