@@ -96,7 +96,10 @@ def main(argv: list[str]) -> int:
     failed = [
         f"{r.scenario} / {r.client}" for res in results for r in res.rows if r.verdict == "FAIL"
     ]
-    if failed:
+    if failed and args.quick:
+        # The targets are defined at full scale; a smoke run is dominated by start-up time.
+        print("smoke run (--quick): targets are defined at full scale and not judged here")
+    elif failed:
         print("targets missed: " + "; ".join(failed))
     if args.write:
         path = REPO / "BENCHMARKS.md"
