@@ -35,3 +35,21 @@ def simulator() -> Iterator[Simulator]:
         yield sim
     finally:
         sim.stop()
+
+
+@pytest.fixture
+def hostile_server() -> Iterator[Callable[..., Any]]:
+    """Factory: ``hostile_server({path: behaviour, ...})`` -> a started
+    ``tests.hostile_server.HostileServer`` on a free loopback port, stopped at teardown."""
+    from tests.hostile_server import HostileServer
+
+    started: list[HostileServer] = []
+
+    def make(routes: dict[str, Any]) -> HostileServer:
+        server = HostileServer(dict(routes)).start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
