@@ -24,7 +24,9 @@ fails at once with ``AuthError``. Such a failure is remembered for the run, so o
 fast instead of asking the token endpoint again.
 
 Secrets (client secret, password, token, cookie, CSRF token) are never put into a message or a
-repr; ``secret_values()`` lists the live ones so messages from servers can be scrubbed.
+repr. Each authenticator registers every secret it holds or learns with
+``exporter.errors.register_secrets`` before it is ever sent, so any text a server echoes back
+(in any error, whatever the status) is scrubbed; ``secret_values()`` lists the live ones.
 """
 
 from __future__ import annotations
@@ -37,7 +39,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from exporter.errors import AuthError, RetriesExhausted, SpecError, SpecProblem, redact_url
+from exporter.errors import (
+    AuthError,
+    RetriesExhausted,
+    SpecError,
+    SpecProblem,
+    redact_secrets,
+    redact_url,
+    register_secrets,
+)
 from exporter.http import HttpResponse, Transport
 from exporter.retry import Expect, Kind, Verdict
 from exporter.spec import AuthSpec, SourceSpec
@@ -116,13 +126,10 @@ def _require(auth: AuthSpec, *names: str) -> None:
 
 
 def scrub(text: str | None, secrets: Iterable[str]) -> str | None:
-    """Replace any secret value inside a server-provided text by ``***``."""
-    if not text:
-        return text
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
+    """Replace any secret value inside a server-provided text by ``***``, in every spelling
+    (``secrets`` are registered first, so they stay scrubbed everywhere else too)."""
+    register_secrets(*secrets)
+    return redact_secrets(text) if text else text
 
 
 def _reason(verdict: Verdict, secrets: Iterable[str]) -> str:
@@ -165,6 +172,7 @@ class BasicAuth:
         self._password = password
         token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
         self._header = f"Basic {token}"
+        register_secrets(password, token)
 
     def prepare(self, session: object | None = None) -> None:
         return None
@@ -237,6 +245,7 @@ class ClientCredentials:
         self._failure: AuthError | None = None
         self._issued: list[str] = []  # every token value obtained (for secret_values)
         self.tokens_fetched = 0
+        register_secrets(self._client_secret)
 
     def __repr__(self) -> str:
         return (
@@ -324,6 +333,7 @@ class ClientCredentials:
         access_token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(access_token, str) or not access_token:
             raise AuthError(f"{where} failed: the answer has no access_token")
+        register_secrets(access_token)
         lifetime = self._lifetime(body.get("expires_in"))
         self._generation += 1
         self._issued.append(access_token)
@@ -383,6 +393,7 @@ class CookieSession:
         self._failure: AuthError | None = None
         self._seen: set[str] = set()  # every cookie/CSRF value seen (for secret_values)
         self.logins = 0
+        register_secrets(self._password)
 
     def __repr__(self) -> str:
         return f"CookieSession(login_url={redact_url(self.login_url)!r}, password=<redacted>)"
@@ -408,8 +419,14 @@ class CookieSession:
                 return  # an answer to an older session: ignore
             merged = {**current.cookies, **{k: v for k, v in cookies.items() if v}}
             name, value = found if found else (current.csrf_name, current.csrf_value)
-            self._seen.update(v for v in (*merged.values(), value) if v)
+            self._remember(*merged.values(), value)
             self._session = _Session(merged, name, value, current.generation)
+
+    def _remember(self, *values: str | None) -> None:
+        """Session cookies and CSRF tokens are secrets from the moment they are received."""
+        known = [v for v in values if v]
+        self._seen.update(known)
+        register_secrets(*known)
 
     def invalidate(self, reason: str, generation: int | None = None) -> bool:
         with self._lock:
@@ -490,7 +507,7 @@ class CookieSession:
         name, value = found if found else (None, None)
         self._generation += 1
         self.logins += 1
-        self._seen.update(v for v in (*cookies.values(), value) if v)
+        self._remember(*cookies.values(), value)
         log.debug("cookie login succeeded (CSRF header: %s)", name or "none sent")
         return _Session(cookies, name, value, self._generation)
 

@@ -29,6 +29,8 @@ from typing import Any
 import orjson
 import requests
 
+from exporter.errors import redact_secrets
+
 RETRIABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 UNAUTHORIZED_STATUS = 401
 # Longest server-provided text kept in an error message.
@@ -174,9 +176,10 @@ def server_reason(body: bytes) -> tuple[str | None, str | None]:
     if message is None and isinstance(title, str) and title:
         message = title
     instance = data.get("instance")
+    # Scrubbed before shortening, so that a cut can never leave part of a secret behind.
     return (
-        _shorten(message) if message else None,
-        _shorten(str(instance)) if instance is not None else None,
+        _shorten(redact_secrets(message)) if message else None,
+        _shorten(redact_secrets(str(instance))) if instance is not None else None,
     )
 
 

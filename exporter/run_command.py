@@ -14,7 +14,13 @@ from typing import IO
 import click
 import orjson
 
-from exporter.errors import EXIT_EXPORT_FAILED, EXIT_OK, ExporterError
+from exporter.errors import (
+    EXIT_EXPORT_FAILED,
+    EXIT_OK,
+    ExporterError,
+    RedactingStream,
+    redact_secrets,
+)
 from exporter.progress import choose_reporter, configure_logging, format_dry_run, format_summary
 from exporter.runner import RunOptions, RunResult, run_job
 from exporter.spec import load_spec
@@ -43,7 +49,8 @@ def run_command(
     """Run a spec file; returns the exit code. SpecError / UsageError propagate (exit 2)."""
     # Validation comes first: an invalid spec never causes a network request.
     spec = load_spec(spec_path)
-    err = stderr if stderr is not None else sys.stderr
+    # Last line of defence: nothing reaches stderr with a registered secret in it.
+    err = RedactingStream(stderr if stderr is not None else sys.stderr)
     handler = configure_logging(log_format=log_format, quiet=quiet, stream=err)
     try:
         reporter = choose_reporter(log_format=log_format, quiet=quiet or dry_run, stream=err)
@@ -53,15 +60,17 @@ def run_command(
         logging.getLogger("exporter").removeHandler(handler)
 
     if log_format == "json":
-        click.echo(_summary_json(result))
+        click.echo(redact_secrets(_summary_json(result)))
     elif dry_run:
-        click.echo(format_dry_run(result))
+        click.echo(redact_secrets(format_dry_run(result)))
     elif not quiet:
-        click.echo(format_summary(result))
+        click.echo(redact_secrets(format_summary(result)))
     if result.ok:
         return EXIT_OK
     for failed in result.failed:
-        click.echo(f"error: export {failed.name!r} failed: {failed.error}", err=True)
+        click.echo(
+            redact_secrets(f"error: export {failed.name!r} failed: {failed.error}"), err=True
+        )
     return EXIT_EXPORT_FAILED
 
 
@@ -70,5 +79,5 @@ def run_or_exit(spec_path: str, **kwargs: object) -> int:
     try:
         return run_command(spec_path, **kwargs)  # type: ignore[arg-type]
     except ExporterError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(redact_secrets(f"error: {exc}"), err=True)
         return exc.exit_code

@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from exporter.endpoints import Endpoint
-from exporter.errors import OutputError
+from exporter.errors import OutputError, redact_secrets
 from exporter.rawpage import RawPage
 from exporter.sinks.arrow_schema import schema_to_json
 from exporter.sinks.convert import RecordConverter
@@ -519,7 +519,7 @@ class SnapshotWriter:
     def _write_marker(self, status: str, reason: str) -> None:
         data = {
             "status": status,
-            "reason": reason,
+            "reason": redact_secrets(reason),  # last line: no secret in a file on disk
             "export": self.ctx.export.name,
             "started_at": _iso(self.started_at),
             "updated_at": _iso(self._clock()),
