@@ -12,7 +12,9 @@ import click
 
 from exporter import __version__
 from exporter.errors import EXIT_INVALID, ExporterError, SpecError
-from exporter.spec import load_spec, schema_text, summary
+from exporter.spec import load_spec, load_spec_stream, schema_text, summary
+
+STDIN_ORIGIN = "<stdin>"
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -58,21 +60,29 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=True, path_type=str))
+@click.argument(
+    "specs", nargs=-1, required=True, type=click.Path(dir_okay=True, allow_dash=True, path_type=str)
+)
 def validate(specs: tuple[str, ...]) -> None:
     """Check job specs without contacting any server; report every problem of every file.
 
     A valid spec prints a one-line summary (exports, endpoints, auth mode, format, output
     path). Environment variables referenced as ${VAR} must be set (or have a default).
+    SPEC "-" reads the spec from standard input.
 
     \b
     Example:
       operate-export validate configs/demo.yaml configs/saas.yaml
+      envsubst < job.yaml.tmpl | operate-export validate -
     """
     invalid = 0
     for path in specs:
         try:
-            spec = load_spec(path)
+            if path == "-":
+                path = STDIN_ORIGIN
+                spec = load_spec_stream(click.get_binary_stream("stdin"), STDIN_ORIGIN)
+            else:
+                spec = load_spec(path)
         except SpecError as exc:
             invalid += 1
             click.echo(str(exc), err=True)

@@ -15,9 +15,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import IO, Any
 
 from exporter.endpoints import REGISTRY, Kind
 from exporter.envsubst import substitute
@@ -26,13 +24,17 @@ from exporter.spec_checks import (
     api_problems,
     auth_api_problems,
     auth_key_problems,
+    non_finite_problems,
     parse_key,
     schema_problems,
     scrub,
     secret_paths,
     secret_values,
     semantic_problems,
+    url_problems,
+    url_secrets,
 )
+from exporter.spec_yaml import parse_yaml, read_spec_file, read_spec_stream
 
 AUTH_MODES = ("saas", "identity", "cookie", "basic", "none")
 SECRET_FIELDS = ("client_secret", "password")
@@ -142,7 +144,6 @@ class JobSpec:
 # --------------------------------------------------------------------------- loading
 
 SCHEMA_RESOURCE = ("schemas", "job.schema.json")
-_TOP_KEYS = "version, source, exports, output"
 
 
 def schema_text() -> str:
@@ -158,13 +159,20 @@ def load_schema() -> dict[str, Any]:
 def load_spec(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> JobSpec:
     """Read, substitute, validate and type a job spec file; raise SpecError with every problem."""
     origin = str(path)
-    return parse_spec_text(_read_spec_file(Path(path)), origin, env)
+    return parse_spec_text(read_spec_file(Path(path)), origin, env)
+
+
+def load_spec_stream(
+    stream: IO[bytes], origin: str = "<stdin>", env: Mapping[str, str] | None = None
+) -> JobSpec:
+    """``load_spec`` for a byte stream (``validate -`` reads stdin), with the same size cap."""
+    return parse_spec_text(read_spec_stream(stream, origin), origin, env)
 
 
 def parse_spec_text(
     text: str, origin: str | None = None, env: Mapping[str, str] | None = None
 ) -> JobSpec:
-    document = _parse_yaml(text, origin)
+    document = parse_yaml(text, origin)
     resolved, problems = _resolve(document, os.environ if env is None else env)
     if problems:
         raise SpecError(problems, origin)
@@ -203,72 +211,25 @@ def summary(spec: JobSpec) -> str:
     )
 
 
-def _read_spec_file(path: Path) -> str:
-    origin = str(path)
-    if path.is_dir():
-        raise SpecError([SpecProblem("", "is a directory, expected a YAML job spec file")], origin)
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError([SpecProblem("", "file not found")], origin) from None
-    except UnicodeDecodeError as exc:
-        message = f"not UTF-8 text (byte {exc.start}); a job spec is a YAML text file"
-        raise SpecError([SpecProblem("", message)], origin) from None
-    except OSError as exc:
-        raise SpecError([SpecProblem("", f"cannot read file: {exc.strerror}")], origin) from None
-
-
-class _SpecLoader(yaml.SafeLoader):
-    """SafeLoader that keeps dates as strings and rejects duplicate keys."""
-
-    # Operate dates must reach the checks as text; YAML 1.1 would turn 2022-03-17 into a date.
-    yaml_implicit_resolvers = {
-        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, str) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _parse_yaml(text: str, origin: str | None) -> dict[str, Any]:
-    try:
-        document = yaml.load(text, Loader=_SpecLoader)  # SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        reason = exc.problem or exc.context or "unreadable"
-        problem = SpecProblem("", f"YAML syntax error at {where}{reason}")
-        raise SpecError([problem], origin) from None
-    except yaml.YAMLError as exc:
-        raise SpecError([SpecProblem("", f"YAML syntax error: {exc}")], origin) from None
-    if document is None:
-        message = f"the file is empty; expected a job spec mapping with keys {_TOP_KEYS}"
-        raise SpecError([SpecProblem("", message)], origin)
-    if not isinstance(document, dict):
-        kind = "list" if isinstance(document, list) else type(document).__name__
-        message = f"the document is a {kind}; expected a mapping with keys {_TOP_KEYS}"
-        raise SpecError([SpecProblem("", message)], origin)
-    return document
-
-
 def _resolve(document: Any, env: Mapping[str, str]) -> tuple[Any, list[SpecProblem]]:
     schema = load_schema()
-    resolved, problems = substitute(document, env)
-    # A value whose variable is unset is "" now; its path already has the real problem.
-    unset = {problem.path for problem in problems}
+    resolved, problems = substitute(_without_extensions(document), env, schema=schema)
+    # A value whose variable is unset (or did not convert) already has its real problem, and so
+    # does a NaN/infinity (which the schema's bounds would report confusingly, or not at all).
+    problems += non_finite_problems(resolved)
+    reported = {problem.path for problem in problems}
     checks = schema_problems(schema, resolved) + auth_key_problems(schema, resolved)
-    checks += semantic_problems(resolved)
-    problems += [problem for problem in checks if problem.path not in unset]
-    return resolved, scrub(problems, secret_values(schema, resolved))
+    checks += url_problems(resolved) + semantic_problems(resolved)
+    problems += [problem for problem in checks if problem.path not in reported]
+    return resolved, scrub(problems, secret_values(schema, resolved) + url_secrets(resolved))
+
+
+def _without_extensions(document: Any) -> Any:
+    """The document without its top-level ``x-...`` keys (a home for YAML anchors, ignored)."""
+    if not isinstance(document, dict):
+        return document
+    return {k: v for k, v in document.items() if not (isinstance(k, str) and k.startswith("x-"))}
+
 
 
 def _build(doc: dict[str, Any], origin: str | None) -> JobSpec:

@@ -10,12 +10,15 @@ rejected still gets its semantic problems, without a crash or a duplicate report
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-from jsonschema import Draft202012Validator, ValidationError
+from jsonschema import Draft202012Validator, ValidationError, validators
 
 from exporter.endpoints import REGISTRY, Endpoint, Field, Kind
 from exporter.envsubst import join_path
@@ -56,8 +59,43 @@ def json_type(value: Any) -> str:
 # --------------------------------------------------------------------------- schema errors
 
 
+@functools.cache
+def _ecma_regex(pattern: str) -> re.Pattern[str]:
+    r"""``pattern`` with ECMA-262's ``$`` (end of input), as JSON Schema means it.
+
+    Python's ``$`` also matches before a final newline, so ``^[a-z]+$`` would accept "xx\n"
+    (a folder name with a newline). Unescaped ``$`` outside a character class becomes ``\Z``.
+    """
+    out: list[str] = []
+    escaped = in_class = False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "[":
+            in_class = True
+        elif char == "]":
+            in_class = False
+        elif char == "$" and not in_class:
+            out.append(r"\Z")
+            continue
+        out.append(char)
+    return re.compile("".join(out))
+
+
+def _ecma_pattern(
+    validator: Any, pattern: str, instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not _ecma_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+SpecValidator = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})
+
+
 def schema_problems(schema: dict[str, Any], document: Any) -> list[SpecProblem]:
-    validator = Draft202012Validator(schema)
+    validator = SpecValidator(schema)
     problems: list[SpecProblem] = []
     for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path))):
         problems.extend(_translate(error))
@@ -76,10 +114,14 @@ def _translate(error: ValidationError) -> Iterator[SpecProblem]:
         yield SpecProblem(join_path(path, missing), f"is required{why}")
     elif kind == "additionalProperties" and isinstance(error.instance, dict):
         allowed = list(error.schema.get("properties", {}))
+        patterns = list(error.schema.get("patternProperties", {}))
+        # Only the top level has patternProperties (x-...); list them as "x-..." for readers.
+        valid = ", ".join(allowed + [p.lstrip("^") + "..." for p in patterns])
         for key in error.instance:
-            if key not in allowed:
+            matches = any(_ecma_regex(p).search(str(key)) for p in patterns)
+            if key not in allowed and not matches:
                 yield SpecProblem(
-                    join_path(path, str(key)), f"unknown key; valid keys are: {', '.join(allowed)}"
+                    join_path(path, str(key)), f"unknown key; valid keys are: {valid}"
                 )
     elif secret:
         # Never build the message from the value: it is a secret (even when mistyped).
@@ -132,6 +174,86 @@ def scrub(problems: list[SpecProblem], secrets: list[str]) -> list[SpecProblem]:
             message = message.replace(value, "***")
         cleaned.append(SpecProblem(problem.path, message))
     return cleaned
+
+
+# --------------------------------------------------------------------------- numbers and URLs
+
+
+def non_finite_problems(document: Any, path: str = "") -> list[SpecProblem]:
+    """NaN and infinities anywhere: JSON Schema's bounds let NaN through (every comparison with
+    NaN is false), and no key of a spec means anything with them."""
+    if isinstance(document, float) and not math.isfinite(document):
+        spelled = ".nan" if math.isnan(document) else ("-.inf" if document < 0 else ".inf")
+        return [SpecProblem(path, f"must be a finite number, got {spelled}")]
+    problems: list[SpecProblem] = []
+    if isinstance(document, dict):
+        for key, value in document.items():
+            problems += non_finite_problems(value, join_path(path, str(key)))
+    elif isinstance(document, list):
+        for index, item in enumerate(document):
+            problems += non_finite_problems(item, join_path(path, index))
+    return problems
+
+
+_URL_KEYS = (("base_url",), ("auth", "token_url"))
+
+
+def _source_urls(document: Any) -> Iterator[tuple[str, str]]:
+    """(spec path, value) of the URLs under ``source`` that are strings."""
+    source = document.get("source") if isinstance(document, dict) else None
+    for parts in _URL_KEYS:
+        node: Any = source
+        for part in parts:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, str):
+            yield format_path(("source", *parts)), node
+
+
+def url_problems(document: Any) -> list[SpecProblem]:
+    """What the schema's pattern cannot say about ``base_url`` and ``token_url``.
+
+    Credentials in a URL would be dropped by the HTTP layer (and leak into logs); a query or
+    fragment on ``base_url`` would sit between the host and the API path and 404. Messages never
+    repeat the URL: it may hold a password.
+    """
+    problems: list[SpecProblem] = []
+    for path, url in _source_urls(document):
+        if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in url):
+            problems.append(SpecProblem(path, "must not contain spaces or control characters"))
+            continue
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:
+            problems.append(SpecProblem(path, f"is not a valid URL ({exc})"))
+            continue
+        if "@" in parts.netloc:
+            problems.append(
+                SpecProblem(
+                    path,
+                    "must not contain credentials (user:password@); put them in source.auth "
+                    "(e.g. mode: basic with username and password from the environment)",
+                )
+            )
+        has_query = parts.query or parts.fragment or url.endswith(("?", "#"))
+        if path == "source.base_url" and has_query:
+            problems.append(
+                SpecProblem(
+                    path,
+                    "must not have a query (?...) or fragment (#...): the API paths are "
+                    "appended to it",
+                )
+            )
+    return problems
+
+
+def url_secrets(document: Any) -> list[str]:
+    """The user:password part of any source URL, to scrub from every message."""
+    found = []
+    for _, url in _source_urls(document):
+        before_host = url.split("://", 1)[-1].split("/", 1)[0]
+        if "@" in before_host:
+            found.append(before_host.rsplit("@", 1)[0])
+    return found
 
 
 # --------------------------------------------------------------------------- semantic checks
@@ -355,7 +477,7 @@ def parse_key(value: Any) -> int | None:
     """An int64 key from an int or a string of digits (as in Operate's examples), else None."""
     if type(value) is int:
         key = value
-    elif isinstance(value, str) and _DIGITS.match(value):
+    elif isinstance(value, str) and _DIGITS.fullmatch(value):
         key = int(value)
     else:
         return None
@@ -365,7 +487,7 @@ def parse_key(value: Any) -> int | None:
 def is_operate_date(value: Any) -> bool:
     if not isinstance(value, str):
         return False
-    match = _DATE.match(value)
+    match = _DATE.fullmatch(value)  # fullmatch: '$' would allow a trailing \n
     if not match:
         return False
     try:
