@@ -2,8 +2,9 @@
 
 Starts the bundled simulator (scale 2000, seed 42) on a free loopback port, points
 ``OPERATE_BASE_URL`` at it and ``OPERATE_EXPORT_OUTPUT`` at ``./demo-output``, then runs
-``configs/demo.yaml`` through the same code path as ``operate-export run``. The simulator is
-stopped even when the run fails.
+the demo spec (``configs/demo.yaml``, packaged as ``exporter/configs/demo.yaml`` so that it is
+there after a non-editable install too) through the same code path as ``operate-export run``.
+The simulator is stopped even when the run fails.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
+from importlib import resources
 from pathlib import Path
 
 from exporter.errors import ExporterError
@@ -21,9 +24,23 @@ PREVIEW_EXPORT = "process-instances"
 PREVIEW_ROWS = 3
 
 
-def _default_spec() -> Path:
-    # The demo spec ships in the repository's configs/ folder (next to the package source).
-    return Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
+DEMO_SPEC_RESOURCE = ("configs", "demo.yaml")
+
+
+def demo_spec_text() -> str:
+    """The demo spec as packaged (never read from a source tree next to the package)."""
+    return _demo_spec_resource().read_text(encoding="utf-8")
+
+
+def _demo_spec_resource() -> resources.abc.Traversable:
+    return resources.files("exporter").joinpath(*DEMO_SPEC_RESOURCE)
+
+
+def _spec_path(spec: str | None) -> AbstractContextManager[Path]:
+    """A real file for ``spec``, or for the packaged demo spec (extracted if it lives in a zip)."""
+    if spec is not None:
+        return nullcontext(Path(spec))
+    return resources.as_file(_demo_spec_resource())
 
 
 def preview(output: Path, export: str = PREVIEW_EXPORT, rows: int = PREVIEW_ROWS) -> list[str]:
@@ -66,7 +83,7 @@ def _show(value: object) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m exporter.demo", description=__doc__)
-    parser.add_argument("--spec", default=str(_default_spec()), help="job spec to run")
+    parser.add_argument("--spec", default=None, help="job spec to run (default: the demo spec)")
     parser.add_argument("--output", default="./demo-output", help="snapshot folder")
     parser.add_argument("--scale", type=int, default=2000, help="simulated process instances")
     parser.add_argument("--seed", type=int, default=42)
@@ -79,11 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["OPERATE_BASE_URL"] = sim.base_url
         os.environ["OPERATE_EXPORT_OUTPUT"] = args.output
         print(f"simulator: {sim.base_url} (scale {args.scale}, seed {args.seed})")
-        print(f"spec:      {args.spec}")
         print(f"output:    {Path(args.output).resolve()}")
-        print()
         try:
-            code = run_command(args.spec)
+            with _spec_path(args.spec) as spec_path:
+                print(f"spec:      {spec_path}")
+                print()
+                code = run_command(str(spec_path))
         except ExporterError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return exc.exit_code
