@@ -87,6 +87,9 @@ class V2Field(Field):
     # Operators accepted from 8.9 on, when 8.9 widened them (None = same as 8.8).
     operators_8_9: frozenset[str] | None = None
     since: str = "8.8"  # first version whose spec has the field
+    # Sortable only from this version on (8.9 added hasFailedWithRetriesLeft to the jobs' sort
+    # enum); ``sortable`` stays False, so 8.8 refuses it.
+    sortable_since: str | None = None
     v1_name: str | None = None
     # Filter-only property that tests a record attribute of another name (candidateGroup ->
     # candidateGroups: matches when any element matches).
@@ -99,6 +102,14 @@ class V2Field(Field):
 
     def exists_in(self, server_version: str) -> bool:
         return SERVER_VERSIONS.index(server_version) >= SERVER_VERSIONS.index(self.since)
+
+    def sortable_in(self, server_version: str) -> bool:
+        if self.sortable:
+            return True
+        since = self.sortable_since
+        return since is not None and (
+            SERVER_VERSIONS.index(server_version) >= SERVER_VERSIONS.index(since)
+        )
 
 
 @dataclass(frozen=True)
@@ -566,7 +577,8 @@ V2_ENDPOINTS: dict[str, V2Endpoint] = {
             ),
         ),
         # P1 JobSearchResult / JobFilter / JobSearchQuerySortRequest (lines ~165-330);
-        # P2 jobs.yaml (creationTime, lastUpdateTime, hasFailedWithRetriesLeft sortable).
+        # P2 jobs.yaml (adds creationTime and lastUpdateTime, not sortable; its sort enum adds
+        # hasFailedWithRetriesLeft).
         # No GET /v2/jobs/{jobKey} (only PATCH), so no hydration.
         _v2(
             name="jobs",
@@ -583,7 +595,7 @@ V2_ENDPOINTS: dict[str, V2Endpoint] = {
                 _enum("kind", JOB_KINDS, OPS_ENUM),
                 _enum("listenerEventType", JOB_LISTENER_EVENT_TYPES, OPS_ENUM),
                 _int("retries", OPS_RANGE),
-                _bool("hasFailedWithRetriesLeft", sortable=False),
+                _bool("hasFailedWithRetriesLeft", sortable=False, sortable_since="8.9"),
                 _bool("isDenied"),
                 _str("deniedReason", OPS_STRING),
                 _str("errorCode", OPS_STRING),

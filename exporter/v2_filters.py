@@ -299,7 +299,8 @@ def validate_v2_sort(
         else:
             name, order = getattr(entry, "field", None), getattr(entry, "order", "ASC")
         spec = endpoint.field(name) if isinstance(name, str) else None
-        if spec is None or not spec.sortable:
+        sortable = isinstance(spec, V2Field) and spec.sortable_in(server_version)
+        if spec is None or not (spec.sortable or sortable):
             renamed = endpoint.v2_name_for_v1(name) if isinstance(name, str) else None
             hint = (
                 f"; v2 calls it {renamed!r}"
