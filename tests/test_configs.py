@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from exporter.endpoints import REGISTRY
 from exporter.errors import SpecError
@@ -58,3 +59,40 @@ def test_demo_follows_the_environment() -> None:
     env = {"OPERATE_BASE_URL": "http://127.0.0.1:5555", "OPERATE_EXPORT_OUTPUT": "/tmp/x"}
     spec = load_spec(CONFIGS / "demo.yaml", env=env)
     assert (spec.source.base_url, spec.output.path) == ("http://127.0.0.1:5555", "/tmp/x")
+
+
+def _raw(path: Path, *keys: str) -> object:
+    node: object = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_deployment_specific_value_has_an_environment_hook(path: Path) -> None:
+    # What differs between a laptop, CI and production must be settable without editing files.
+    hooked = [("source", "base_url"), ("output", "path")]
+    if _raw(path, "source", "auth", "mode") in ("saas", "identity"):
+        hooked += [("source", "auth", "token_url"), ("source", "auth", "audience")]
+    for keys in hooked:
+        value = _raw(path, *keys)
+        assert isinstance(value, str) and value.startswith("${"), (path.name, keys, value)
+
+
+def test_saas_token_url_and_audience_default_to_camunda_and_follow_the_environment() -> None:
+    spec = load_spec(CONFIGS / "saas.yaml", env=SECRETS)
+    assert spec.source.auth.token_url == "https://login.cloud.camunda.io/oauth/token"
+    assert spec.source.auth.audience == "operate.camunda.io"
+    assert spec.concurrency == 4
+    env = {
+        **SECRETS,
+        "OPERATE_TOKEN_URL": "https://login.example.test/oauth/token",
+        "OPERATE_AUDIENCE": "zeebe.camunda.io",
+        "OPERATE_EXPORT_CONCURRENCY": "2",
+        "OPERATE_EXPORT_OUTPUT": "/data/operate",
+    }
+    spec = load_spec(CONFIGS / "saas.yaml", env=env)
+    assert spec.source.auth.token_url == "https://login.example.test/oauth/token"
+    assert spec.source.auth.audience == "zeebe.camunda.io"
+    assert spec.concurrency == 2
+    assert spec.output.path == "/data/operate"
