@@ -80,7 +80,7 @@ def validate(specs: tuple[str, ...]) -> None:
         try:
             if path == "-":
                 path = STDIN_ORIGIN
-                spec = load_spec_stream(click.get_binary_stream("stdin"), STDIN_ORIGIN)
+                spec = load_spec_stream(sys.stdin.buffer, STDIN_ORIGIN)
             else:
                 spec = load_spec(path)
         except SpecError as exc:

@@ -167,3 +167,13 @@ def test_python_dash_m_exporter_exit_codes(tmp_path: Path) -> None:
     assert "Traceback" not in invalid.stderr
     usage = run("no-such-command")
     assert usage.returncode == 2
+
+
+def test_validate_dash_reads_stdin_next_to_files(runner: CliRunner, tmp_path: Path) -> None:
+    good = write(tmp_path, "ok.yaml", VALID)
+    result = runner.invoke(cli, ["validate", "-", good], input=INVALID)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == "<stdin>: invalid job spec (3 problems):"
+    assert "12345678901" not in result.output
+    assert result.stdout.startswith(f"{good}: ok: ")
+    assert runner.invoke(cli, ["validate", "-"], input=VALID).stdout.startswith("<stdin>: ok: ")
