@@ -46,7 +46,7 @@ def test_saas_json_and_form_tokens(make_simulator):
         assert http.post(sim.base_url + "/v1/incidents/search", json={}, headers=headers).ok
         bad = http.post(sim.token_url, json={**creds, "client_secret": "wrong"})
         assert bad.status_code == 401 and bad.json()["error"] == "access_denied"
-        wrong_audience = http.post(sim.token_url, json={**creds, "audience": "zeebe.camunda.io"})
+        wrong_audience = http.post(sim.token_url, json={**creds, "audience": "tasklist.camunda.io"})
         assert wrong_audience.status_code == 401
         assert_401(
             http.post(

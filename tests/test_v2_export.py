@@ -159,7 +159,7 @@ def test_date_range_in_like_and_variable_filters(sim: Simulator, tmp_path: Path)
     assert got["like"] == [
         p for p in pis if p["processDefinitionId"].startswith("ord") and p["state"] != "TERMINATED"
     ]
-    assert got["running"] == [p for p in pis if "endDate" not in p] != []
+    assert got["running"] == [p for p in pis if p.get("endDate") is None] != []
     customers = {
         v["processInstanceKey"]
         for v in sim.dataset.records("variables", api="v2")
@@ -193,8 +193,8 @@ def test_sorts_including_user_tasks_whose_key_is_not_sortable(
     expected.sort(key=lambda n: n["startDate"], reverse=True)  # stable: key ASC within a date
     assert got["fni-desc"] == expected
     tasks = sim.dataset.records("user-tasks", api="v2")
-    with_due = sorted((t for t in tasks if "dueDate" in t), key=lambda t: t["dueDate"])
-    assert got["ut-due"] == with_due + [t for t in tasks if "dueDate" not in t]  # nulls last
+    with_due = sorted((t for t in tasks if t.get("dueDate")), key=lambda t: t["dueDate"])
+    assert got["ut-due"] == with_due + [t for t in tasks if not t.get("dueDate")]  # nulls last
     jobs = sim.dataset.records("jobs", api="v2")
     assert got["jobs-state"] == sorted(jobs, key=lambda j: j["state"])
 
@@ -245,7 +245,7 @@ def test_v2_auth_modes(make_simulator: Any, tmp_path: Path, mode: str) -> None:
             client_id="operate-export",
             client_secret="sim-client-secret",
             token_url=sim.token_url,
-            audience="operate.camunda.io" if mode == "saas" else "operate-api",
+            audience="zeebe.camunda.io" if mode == "saas" else "operate-api",  # v2's audience
         )
     export = ExportSpec(endpoint="jobs", name="jobs", page_size=5)
     result = run_job(v2_job(sim.base_url, tmp_path, export, auth=auth), RunOptions())

@@ -22,8 +22,12 @@ class V1Api:
         self.dataset = dataset
         self.view = view
         self.stats = stats
+        # A variable is ``truncated`` in search exactly when the view cuts its value.
+        truncated = {"truncated": lambda row: len(row["value"]) > view.threshold}
         self.engines = {
-            name: SearchEngine(endpoint, dataset.table(name))
+            name: SearchEngine(
+                endpoint, dataset.table(name), derived=truncated if name == "variables" else None
+            )
             for name, endpoint in V1_ENDPOINTS.items()
         }
 

@@ -1,20 +1,32 @@
 """The v2 REST routes: search with page cursors, get by key, definition XML, topology.
 
-Semantics (``orchestration-v2.md`` sections 2-3 and 7): a search body is optional; unknown
-top-level keys, bad filters (validated with the 8.9 operator set), bad sorts, a bad ``page`` or a
-cursor that is not base64 of a JSON array are 400 problem details ``{type, title, status,
-detail, instance}``. Results are sorted by the requested sort values and then by the unique key
-(the server's tie-breaker, also where the key itself may not be named in ``sort``); nulls sort
-last. ``endCursor`` is base64 of the last item's sort values (null on an empty page);
-``totalItems`` is capped at 10,000 with ``hasMoreTotalItems``.
+Semantics (``orchestration-v2.md`` sections 2-3 and 7, and the 8.8/8.9 specs): a search body is
+optional; unknown top-level keys, bad filters and sorts (validated with the operator set of the
+configured ``server_version``), a bad ``page`` or a cursor that is not base64 of a JSON array are
+400 problem details ``{type, title, status, detail, instance}`` whose ``instance`` is the request
+path. Results are sorted by the requested sort values and then by the unique key (the server's
+tie-breaker, also where the key itself may not be named in ``sort``); nulls sort last.
+
+Pages: ``{limit}``, ``{from, limit}`` (offset), ``{after, limit}`` (forward from an
+``endCursor``) and ``{before, limit}`` (the ``limit`` items just before a ``startCursor``).
+``startCursor``/``endCursor`` are base64 of the first/last item's sort values; an empty page has
+none (8.9: ``null``; 8.8, whose schema does not allow null: left out), and neither has a search
+filtered by ``isLatestVersion`` its ``startCursor`` (the specs say so). ``totalItems`` is capped
+at 10,000 with ``hasMoreTotalItems``.
+
+Filters the simulated cluster cannot answer (``batchOperationId``/``batchOperationKey``: it has
+no batch operations) are refused with a 400 naming the field rather than matching nothing.
+A path the simulator serves with another method is a 405; any other path is a 404.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-import uuid
-from collections.abc import Sequence
+import threading
+from bisect import bisect_left, bisect_right
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -23,7 +35,7 @@ import orjson
 from exporter.endpoints import Kind
 from exporter.endpoints_v2 import V2_ENDPOINTS, V2Endpoint
 from exporter.simulator.data import Dataset
-from exporter.simulator.responses import Response
+from exporter.simulator.responses import Response, v2_problem
 from exporter.simulator.stats import Stats
 from exporter.simulator.v2 import V2View
 from exporter.v2_filters import (
@@ -37,22 +49,19 @@ from exporter.v2_filters import (
 )
 
 TOTAL_CAP = 10_000
-GATEWAY_VERSION = "8.9.0"
+GATEWAY_VERSIONS = {"8.8": "8.8.0", "8.9": "8.9.0"}
+PARTITIONS = 6  # as the dataset's keys: (partition << 51) + counter
 _BY_PATH = {e.path: e for e in V2_ENDPOINTS.values()}
 _ROUTE = re.compile(r"^(/v2/[a-z-]+)(?:/([^/]+))?(?:/([a-z-]+))?$")
 _TOP_KEYS = ("filter", "sort", "page")
-
-
-def v2_problem(status: int, title: str, detail: str) -> Response:
-    """RFC 9457 problem details, as the Orchestration Cluster API sends them."""
-    body = {
-        "type": "about:blank",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": f"/v2/{uuid.uuid4()}",
-    }
-    return Response(status, orjson.dumps(body), "application/problem+json")
+_PAGE_FORMS = ({"limit"}, {"from", "limit"}, {"after", "limit"}, {"before", "limit"})
+# Filter fields of the simulated processes that have no data to match: refused, never empty.
+UNSUPPORTED_FILTERS = {
+    "batchOperationId": "the simulator has no batch operations",
+    "batchOperationKey": "the simulator has no batch operations",
+}
+# Process-instance filters that Camunda applies to one element instance of the process together.
+_ELEMENT_FILTERS = ("elementId", "elementInstanceState", "hasElementInstanceIncident")
 
 
 class _BadRequest(Exception):
@@ -89,38 +98,102 @@ def _compare(a: Sequence[Any], b: Sequence[Any], descending: Sequence[bool]) -> 
     return 0
 
 
+def _matches(
+    filter_doc: Mapping[str, Any], record: Mapping[str, Any], endpoint: V2Endpoint, view: V2View
+) -> bool:
+    """``matches_v2_filter`` plus the element filters of process instances, which must hold on
+    one and the same element instance (also inside each ``$or`` group)."""
+    groups = filter_doc.get("$or")
+    element_doc = {k: v for k, v in filter_doc.items() if k in _ELEMENT_FILTERS}
+    plain = {k: v for k, v in filter_doc.items() if k != "$or" and k not in _ELEMENT_FILTERS}
+    if not matches_v2_filter(plain, record, endpoint, variables=view.variables):
+        return False
+    if element_doc and not any(
+        matches_v2_filter(element_doc, element, endpoint) for element in record["_elements"]
+    ):
+        return False
+    return groups is None or any(_matches(g, record, endpoint, view) for g in groups)
+
+
+class _Ordered:
+    """One search's matches in result order, with comparable keys for cursor bisection."""
+
+    def __init__(self, records: list[dict[str, Any]], keys: list[Any], total: int) -> None:
+        self.records = records
+        self.keys = keys
+        self.total = total
+
+
 class V2Api:
     def __init__(self, dataset: Dataset, view: V2View, stats: Stats) -> None:
         self.dataset = dataset
         self.view = view
         self.stats = stats
+        self.version = view.server_version
+        self._cache: OrderedDict[bytes, _Ordered] = OrderedDict()
+        self._lock = threading.Lock()
 
     def handle(self, method: str, path: str, body: bytes) -> Response:
-        if path == "/v2/topology" and method == "GET":
-            data = {"gatewayVersion": GATEWAY_VERSION, "brokers": [], "clusterSize": 1}
-            return Response(200, orjson.dumps(data), "application/json")
+        if path == "/v2/topology":
+            if method != "GET":
+                return self._not_allowed(method, path, "GET")
+            return Response(200, orjson.dumps(self.topology()), "application/json")
         match = _ROUTE.match(path)
         endpoint = _BY_PATH.get(match.group(1)) if match else None
         if match is None or endpoint is None:
-            return v2_problem(404, "NOT_FOUND", f"No endpoint {method} {path}")
+            return self._not_found(method, path)
         ident, sub = match.group(2), match.group(3)
         if ident == "search" and sub is None:
             if method != "POST":
-                return v2_problem(405, "METHOD_NOT_ALLOWED", f"{method} is not supported")
+                return self._not_allowed(method, path, "POST")
             try:
-                return self.search(endpoint, body)
+                return self.search(endpoint, body, path)
             except _BadRequest as exc:
-                return v2_problem(400, "INVALID_ARGUMENT", exc.detail)
-        readable = sub is None or (sub == "xml" and endpoint.has_xml)
-        if ident is not None and method == "GET" and endpoint.has_get and readable:
-            return self.get(endpoint, unquote(ident), sub == "xml")
-        if ident is not None and method == "GET":
-            return v2_problem(404, "NOT_FOUND", f"No endpoint {method} {path}")
-        return v2_problem(405, "METHOD_NOT_ALLOWED", f"{method} is not supported on {path}")
+                return v2_problem(400, "INVALID_ARGUMENT", exc.detail, path)
+        readable = ident is not None and (sub is None or (sub == "xml" and endpoint.has_xml))
+        if readable and endpoint.has_get:
+            if method != "GET":
+                return self._not_allowed(method, path, "GET")
+            return self.get(endpoint, unquote(ident), sub == "xml", path)
+        return self._not_found(method, path)
+
+    @staticmethod
+    def _not_found(method: str, path: str) -> Response:
+        return v2_problem(404, "NOT_FOUND", f"No endpoint {method} {path}", path)
+
+    @staticmethod
+    def _not_allowed(method: str, path: str, allowed: str) -> Response:
+        answer = v2_problem(
+            405, "METHOD_NOT_ALLOWED", f"Request method '{method}' is not supported", path
+        )
+        answer.headers.append(("Allow", allowed))
+        return answer
+
+    def topology(self) -> dict[str, Any]:
+        version = GATEWAY_VERSIONS[self.version]
+        partitions = [
+            {"partitionId": p, "role": "leader", "health": "healthy"}
+            for p in range(1, PARTITIONS + 1)
+        ]
+        broker = {
+            "nodeId": 0,
+            "host": "simulator",
+            "port": 26501,
+            "partitions": partitions,
+            "version": version,
+        }
+        return {
+            "brokers": [broker],
+            "clusterSize": 1,
+            "partitionsCount": PARTITIONS,
+            "replicationFactor": 1,
+            "gatewayVersion": version,
+            "lastCompletedChangeId": "-1",
+        }
 
     # -- search -------------------------------------------------------------------------
 
-    def _parse(self, endpoint: V2Endpoint, body: bytes) -> tuple[dict, list, int, str | None]:
+    def _parse(self, endpoint: V2Endpoint, body: bytes) -> tuple[dict, list, dict]:
         try:
             request = orjson.loads(body) if body.strip() else {}
         except orjson.JSONDecodeError as exc:
@@ -134,84 +207,142 @@ class V2Api:
                 f"allowed: {', '.join(_TOP_KEYS)}"
             )
         filter_doc = request.get("filter") or {}
-        problems = validate_v2_filter(filter_doc, endpoint, "filter", server_version="8.9")
+        problems = validate_v2_filter(filter_doc, endpoint, "filter", server_version=self.version)
         sort = request.get("sort") or []
         if not isinstance(sort, list) or not all(isinstance(s, dict) for s in sort):
             raise _BadRequest("sort must be an array of {field, order}")
-        problems += validate_v2_sort(sort, endpoint, "sort", server_version="8.9")
+        problems += validate_v2_sort(sort, endpoint, "sort", server_version=self.version)
         if problems:
             raise _BadRequest("; ".join(str(p) for p in problems))
-        page = request.get("page") or {}
-        if not isinstance(page, dict) or set(page) - {"limit", "after"}:
-            raise _BadRequest("page takes limit and after (cursor forward paging)")
+        self._refuse_unsupported(filter_doc)
+        return filter_doc, sort, self._parse_page(endpoint, request.get("page"))
+
+    @staticmethod
+    def _refuse_unsupported(filter_doc: Mapping[str, Any], path: str = "filter") -> None:
+        for name, value in filter_doc.items():
+            if name in UNSUPPORTED_FILTERS:
+                raise _BadRequest(
+                    f"{path}.{name}: not supported by the simulator ({UNSUPPORTED_FILTERS[name]})"
+                )
+            if name == "$or":
+                for i, group in enumerate(value):
+                    V2Api._refuse_unsupported(group, f"{path}.$or[{i}]")
+
+    @staticmethod
+    def _parse_page(endpoint: V2Endpoint, page: Any) -> dict[str, Any]:
+        page = page or {}
+        if not isinstance(page, dict) or not any(set(page) <= form for form in _PAGE_FORMS):
+            raise _BadRequest(
+                "page takes limit with at most one of from (offset), after or before (cursors)"
+            )
         limit = page.get("limit", endpoint.default_page_limit)
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
             raise _BadRequest(f"page.limit must be 1..10000, got {limit!r}")
-        after = page.get("after")
-        if after is not None:
-            try:
-                decode_cursor(after)
-            except CursorError as exc:
-                raise _BadRequest(str(exc)) from None
-        return filter_doc, sort, limit, after
+        offset = page.get("from", 0)
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise _BadRequest(f"page.from must be an integer >= 0, got {offset!r}")
+        out: dict[str, Any] = {"limit": limit, "from": offset}
+        for name in ("after", "before"):
+            if page.get(name) is not None:
+                try:
+                    out[name] = decode_cursor(page[name])
+                except CursorError as exc:
+                    raise _BadRequest(f"page.{name}: {exc}") from None
+        return out
 
-    def search(self, endpoint: V2Endpoint, body: bytes) -> Response:
-        filter_doc, sort, limit, after = self._parse(endpoint, body)
+    def _ordered(self, endpoint: V2Endpoint, filter_doc: dict, sort: list) -> _Ordered:
+        """Matches in result order, cached per (endpoint, filter, sort): paging a search asks
+        for the same order once per page."""
+        cache_key = orjson.dumps([endpoint.name, filter_doc, sort], option=orjson.OPT_SORT_KEYS)
+        with self._lock:
+            hit = self._cache.get(cache_key)
+            if hit is not None:
+                self._cache.move_to_end(cache_key)
+                return hit
+        fields, descending, kinds = self._sort_fields(endpoint, sort)
+        matched = [
+            position
+            for position, record in enumerate(self.view.filter_records(endpoint.name))
+            if _matches(filter_doc, record, endpoint, self.view)
+        ]
+        records = self.view.search_records(endpoint.name)
+        comparable = functools.cmp_to_key(lambda a, b: _compare(a, b, descending))
+        pairs = list(zip(fields, kinds, strict=True))
+        keyed = sorted(
+            ((comparable([_sort_key(records[p].get(f), k) for f, k in pairs]), p) for p in matched),
+            key=lambda pair: pair[0],
+        )
+        ordered = _Ordered([records[p] for _, p in keyed], [k for k, _ in keyed], len(matched))
+        with self._lock:
+            self._cache[cache_key] = ordered
+            while len(self._cache) > 32:
+                self._cache.popitem(last=False)
+        return ordered
+
+    @staticmethod
+    def _sort_fields(endpoint: V2Endpoint, sort: list) -> tuple[list[str], list[bool], list[Any]]:
         fields = [s["field"] for s in sort]
         descending = [s.get("order", "ASC") == "DESC" for s in sort]
         if endpoint.unique_key not in fields:
             fields.append(endpoint.unique_key)
             descending.append(False)
         kinds = [endpoint.field(f).kind for f in fields]  # type: ignore[union-attr]
-        records = self.view.search_records(endpoint.name)
-        lookup = self.view.variables
-        matched = [
-            r for r in records if matches_v2_filter(filter_doc, r, endpoint, variables=lookup)
-        ]
+        return fields, descending, kinds
 
-        def values(record: dict[str, Any]) -> list[Any]:
-            return [_sort_key(record.get(f), k) for f, k in zip(fields, kinds, strict=True)]
-
-        keyed = sorted(
-            ((values(r), r) for r in matched),
-            key=functools.cmp_to_key(lambda a, b: _compare(a[0], b[0], descending)),
-        )
-        start = 0
-        if after is not None:
-            cursor = [_sort_key(v, k) for v, k in zip(decode_cursor(after), kinds, strict=False)]
+    def _window(self, endpoint: V2Endpoint, sort: list, page: dict, ordered: _Ordered) -> slice:
+        fields, descending, kinds = self._sort_fields(endpoint, sort)
+        limit = page["limit"]
+        for name in ("after", "before"):
+            if name not in page:
+                continue
+            cursor = [_sort_key(v, k) for v, k in zip(page[name], kinds, strict=False)]
             if len(cursor) != len(fields):
-                raise _BadRequest("the cursor does not match the sort of this request")
-            while start < len(keyed) and _compare(keyed[start][0], cursor, descending) <= 0:
-                start += 1
-        page = [r for _, r in keyed[start : start + limit]]
-        end_cursor = encode_cursor(cursor_values(page[-1], fields, endpoint)) if page else None
-        start_cursor = encode_cursor(cursor_values(page[0], fields, endpoint)) if page else None
-        total = len(matched)
+                raise _BadRequest(f"page.{name}: the cursor does not fit the sort of this request")
+            probe = functools.cmp_to_key(lambda a, b: _compare(a, b, descending))(cursor)
+            if name == "after":
+                start = bisect_right(ordered.keys, probe)
+                return slice(start, start + limit)
+            end = bisect_left(ordered.keys, probe)
+            return slice(max(0, end - limit), end)
+        return slice(page["from"], page["from"] + limit)
+
+    def search(self, endpoint: V2Endpoint, body: bytes, path: str = "") -> Response:
+        filter_doc, sort, page = self._parse(endpoint, body)
+        ordered = self._ordered(endpoint, filter_doc, sort)
+        items = ordered.records[self._window(endpoint, sort, page, ordered)]
+        fields = self._sort_fields(endpoint, sort)[0]
+        cursors: dict[str, Any] = {}
+        if items:
+            if "isLatestVersion" not in filter_doc:  # the specs: no startCursor then
+                cursors["startCursor"] = encode_cursor(cursor_values(items[0], fields, endpoint))
+            cursors["endCursor"] = encode_cursor(cursor_values(items[-1], fields, endpoint))
+        if self.view.explicit_nulls:
+            cursors = {"startCursor": None, "endCursor": None} | cursors
         payload = {
-            "items": page,
+            "items": items,
             "page": {
-                "totalItems": min(total, TOTAL_CAP),
-                "hasMoreTotalItems": total > TOTAL_CAP,
-                "startCursor": start_cursor,
-                "endCursor": end_cursor,
+                "totalItems": min(ordered.total, TOTAL_CAP),
+                "hasMoreTotalItems": ordered.total > TOTAL_CAP,
+                **cursors,
             },
         }
-        self.stats.search(endpoint.name, len(page))
+        self.stats.search(endpoint.name, len(items))
         return Response(200, orjson.dumps(payload), "application/json")
 
     # -- get ----------------------------------------------------------------------------
 
-    def get(self, endpoint: V2Endpoint, ident: str, xml: bool) -> Response:
+    def get(self, endpoint: V2Endpoint, ident: str, xml: bool, path: str = "") -> Response:
         name = endpoint.name
         key: int | str = ident
         if endpoint.field(endpoint.unique_key).kind is Kind.KEY:  # type: ignore[union-attr]
             if not re.fullmatch(r"-?\d{1,19}", ident):
-                return v2_problem(400, "INVALID_ARGUMENT", f"{ident[:40]!r} is not a key")
+                return v2_problem(400, "INVALID_ARGUMENT", f"{ident[:40]!r} is not a key", path)
             key = int(ident)
         table = self.dataset.table(name)
         position = table.index.get(key)
         if position is None:
-            return v2_problem(404, "NOT_FOUND", f"{name} with key {ident[:40]} not found")
+            detail = f"{name} with key {ident[:40]} not found"
+            return v2_problem(404, "NOT_FOUND", detail, path)
         self.stats.get(name)
         if xml:
             row = table.rows[position]

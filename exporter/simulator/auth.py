@@ -1,13 +1,25 @@
 """The five auth modes: none, saas (OAuth token), identity (Keycloak token), cookie, basic.
 
-Tokens and session ids are random opaque strings that really expire. Nothing here ever puts a
-credential, token or cookie value into a message.
+Access tokens are JWTs (HS256 with a key made per simulator) carrying ``iss``, ``sub`` (the
+client id), ``aud``, ``iat`` and ``exp``, as SaaS and Keycloak issue them; they really expire
+after the token TTL. A token is bound to its audience, and the audience must fit the API it is
+used on: SaaS issues ``operate.camunda.io`` tokens for the Operate v1 API and
+``zeebe.camunda.io`` tokens for the Orchestration Cluster (v2) API; Identity (Keycloak) issues
+``operate-api`` (the documented Operate audience, also the default when none is asked for) and
+``orchestration-api`` tokens for both APIs, since from 8.8 one application serves /v1 and /v2
+and checks one audience list, and ``zeebe-api`` tokens for v2 only. Session ids are random.
+
+Rejections take the shape of the API they guard: v1's ``{"message": ...}`` or v2's RFC 9457
+problem details; bearer 401s carry ``WWW-Authenticate: Bearer`` (with ``error="invalid_token"``
+for a bad, expired or wrong-audience token), basic 401s ``WWW-Authenticate: Basic``.
+Nothing here ever puts a credential, token or cookie value into a message.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import secrets
 import threading
@@ -19,7 +31,13 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from exporter.simulator.responses import Response, json_response, problem, unauthorized
+from exporter.simulator.responses import (
+    Response,
+    json_response,
+    problem,
+    unauthorized,
+    v2_problem,
+)
 
 MODES = ("none", "saas", "identity", "cookie", "basic")
 SAAS_TOKEN_PATH = "/oauth/token"
@@ -28,8 +46,47 @@ LOGIN_PATH = "/api/login"
 LOGOUT_PATH = "/api/logout"
 SESSION_COOKIE = "OPERATE-SESSION"
 SAAS_AUDIENCE = "operate.camunda.io"
+SAAS_AUDIENCE_V2 = "zeebe.camunda.io"
 IDENTITY_AUDIENCE = "operate-api"
+# Audience -> the APIs its tokens open, per mode (module docstring).
+AUDIENCES: dict[str, dict[str, tuple[str, ...]]] = {
+    "saas": {SAAS_AUDIENCE: ("v1",), SAAS_AUDIENCE_V2: ("v2",)},
+    "identity": {
+        IDENTITY_AUDIENCE: ("v1", "v2"),
+        "orchestration-api": ("v1", "v2"),
+        "zeebe-api": ("v2",),
+    },
+}
+ISSUERS = {
+    "saas": "https://weblogin.cloud.camunda.io/",
+    "identity": "http://localhost:18080/auth/realms/camunda-platform",
+}
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
+
+
+@dataclass(frozen=True)
+class Denied:
+    """Why an API request is refused; ``Authenticator.check_api`` shapes it for its API."""
+
+    status: int
+    detail: str
+    headers: tuple[tuple[str, str], ...] = ()
+    v1_type: str = ""  # v1 problem type for 403s (401s use the plain {"message"} body)
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _bearer_challenge(description: str | None) -> tuple[tuple[str, str], ...]:
+    if description is None:
+        return (("WWW-Authenticate", "Bearer"),)
+    value = f'Bearer error="invalid_token", error_description="{description}"'
+    return (("WWW-Authenticate", value),)
 
 
 @dataclass
@@ -76,6 +133,7 @@ class Authenticator:
         self.session_max_requests = session_max_requests
         self._count = count
         self._tokens: dict[str, float] = {}  # token -> expiry (monotonic)
+        self._signing_key = secrets.token_bytes(32)
         self._sessions: dict[str, _Session] = {}
         # Every token, session id and CSRF token ever handed out (expired ones included), so
         # that leak tests can search output for them; read through issued_credentials().
@@ -111,8 +169,21 @@ class Authenticator:
 
     # ------------------------------------------------------------ tokens
 
-    def _issue(self) -> str:
-        token = secrets.token_urlsafe(32)
+    def _issue(self, audience: str) -> str:
+        now = time.time()
+        header = {"alg": "HS256", "typ": "JWT", "kid": "simulator"}
+        claims = {
+            "iss": ISSUERS[self.mode],
+            "sub": self.client_id,
+            "aud": audience,
+            "azp": self.client_id,
+            "iat": int(now),
+            "exp": int(now) + self.token_ttl,
+            "jti": secrets.token_urlsafe(12),
+        }
+        signing_input = f"{_b64url(orjson.dumps(header))}.{_b64url(orjson.dumps(claims))}"
+        digest = hmac.new(self._signing_key, signing_input.encode(), hashlib.sha256).digest()
+        token = f"{signing_input}.{_b64url(digest)}"
         with self._lock:
             now = time.monotonic()
             self._tokens = {t: exp for t, exp in self._tokens.items() if exp > now}
@@ -146,12 +217,13 @@ class Authenticator:
             return json_response(
                 401, {"error": "access_denied", "error_description": "Unauthorized"}
             )
-        if params.get("audience") != SAAS_AUDIENCE:
+        audience = params.get("audience")
+        if audience not in AUDIENCES["saas"]:
             self._count("token_failures")
             return json_response(
                 401, {"error": "access_denied", "error_description": "Service not found: audience"}
             )
-        token = self._issue()
+        token = self._issue(audience)
         return json_response(
             200,
             {
@@ -192,7 +264,8 @@ class Authenticator:
                     "error_description": "Invalid client or Invalid client credentials",
                 },
             )
-        if params.get("audience") not in (None, IDENTITY_AUDIENCE):
+        audience = params.get("audience") or IDENTITY_AUDIENCE
+        if audience not in AUDIENCES["identity"]:
             self._count("token_failures")
             return json_response(
                 400,
@@ -201,7 +274,7 @@ class Authenticator:
                     "error_description": "Requested audience not available",
                 },
             )
-        token = self._issue()
+        token = self._issue(audience)
         return json_response(
             200,
             {
@@ -214,19 +287,38 @@ class Authenticator:
             },
         )
 
-    def _check_bearer(self, headers: dict[str, str]) -> Response | None:
+    def _token_claims(self, token: str) -> dict | None:
+        """The claims of a token this simulator signed, or None (forged, garbled)."""
+        parts = token.split(".")
+        if len(parts) != 3:
+            return None
+        signing_input = f"{parts[0]}.{parts[1]}".encode()
+        expected = hmac.new(self._signing_key, signing_input, hashlib.sha256).digest()
+        try:
+            if not hmac.compare_digest(_b64url_decode(parts[2]), expected):
+                return None
+            claims = orjson.loads(_b64url_decode(parts[1]))
+        except (ValueError, binascii.Error):
+            return None
+        return claims if isinstance(claims, dict) else None
+
+    def _check_bearer(self, headers: dict[str, str], api: str) -> Denied | None:
         value = headers.get("authorization", "")
         if not value.lower().startswith("bearer "):
-            return unauthorized("Full authentication is required to access this resource")
+            message = "Full authentication is required to access this resource"
+            return Denied(401, message, _bearer_challenge(None))
         token = value[7:].strip()
+        claims = self._token_claims(token)
         with self._lock:
             expiry = self._tokens.get(token)
-        if expiry is None:
-            return unauthorized(
-                "An error occurred while attempting to decode the Jwt: Invalid token"
-            )
+        if claims is None or expiry is None:
+            message = "An error occurred while attempting to decode the Jwt: Invalid token"
+            return Denied(401, message, _bearer_challenge("Invalid token"))
         if expiry <= time.monotonic():
-            return unauthorized("Jwt expired")
+            return Denied(401, "Jwt expired", _bearer_challenge("Jwt expired"))
+        if api not in AUDIENCES[self.mode].get(claims.get("aud"), ()):
+            message = "The required audience is missing"
+            return Denied(401, message, _bearer_challenge(message))
         return None
 
     # ------------------------------------------------------------ cookie sessions
@@ -289,14 +381,14 @@ class Authenticator:
 
     def _check_session(
         self, method: str, headers: dict[str, str]
-    ) -> tuple[Response | None, list[tuple[str, str]]]:
+    ) -> tuple[Denied | None, list[tuple[str, str]]]:
         session_id = self._session_id(headers)
         if not session_id:
-            return unauthorized("Full authentication is required to access this resource"), []
+            return Denied(401, "Full authentication is required to access this resource"), []
         with self._lock:
             session = self._sessions.get(session_id)
             if session is None:
-                return unauthorized("Session is not valid"), []
+                return Denied(401, "Session is not valid"), []
             age = time.monotonic() - session.created
             session.requests += 1
             too_old = self.session_max_age is not None and age > self.session_max_age
@@ -307,41 +399,59 @@ class Authenticator:
             if too_old or too_many:
                 # Operate invalidates the session on authentication errors.
                 del self._sessions[session_id]
-                return unauthorized("Session expired"), []
+                return Denied(401, "Session expired"), []
             csrf = session.csrf
         if method not in SAFE_METHODS and not _same(headers.get(self.csrf_header.lower()), csrf):
             self._count("csrf_rejections")
-            return problem(403, "Invalid CSRF token", "AccessDeniedException"), []
+            return Denied(403, "Invalid CSRF token", v1_type="AccessDeniedException"), []
         return None, [(self.csrf_header, csrf)]
 
     # ------------------------------------------------------------ basic
 
-    def _check_basic(self, headers: dict[str, str]) -> Response | None:
-        challenge = [("WWW-Authenticate", 'Basic realm="Realm"')]
+    def _check_basic(self, headers: dict[str, str]) -> Denied | None:
+        challenge = (("WWW-Authenticate", 'Basic realm="Realm"'),)
         value = headers.get("authorization", "")
         if not value.lower().startswith("basic "):
-            return unauthorized(
-                "Full authentication is required to access this resource", challenge
-            )
+            return Denied(401, "Full authentication is required to access this resource", challenge)
         try:
             decoded = base64.b64decode(value[6:].strip(), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
-            return unauthorized("Invalid basic authentication token", challenge)
+            return Denied(401, "Invalid basic authentication token", challenge)
         user, _, password = decoded.partition(":")
         if not (_same(user, self.username) and _same(password, self.password)):
-            return unauthorized("Bad credentials", challenge)
+            return Denied(401, "Bad credentials", challenge)
         return None
 
     # ------------------------------------------------------------ API gate
 
     def check_api(
-        self, method: str, headers: dict[str, str]
+        self, method: str, headers: dict[str, str], api: str = "v1", path: str = ""
     ) -> tuple[Response | None, list[tuple[str, str]]]:
-        """-> (error response or None, extra headers for the successful response)."""
-        if self.mode == "none":
-            return None, []
+        """-> (error response or None, extra headers for the successful response).
+
+        ``api`` ("v1" or "v2") picks the audience a token must have and the error shape.
+        """
+        extra: list[tuple[str, str]] = []
+        denied: Denied | None = None
         if self.mode in ("saas", "identity"):
-            return self._check_bearer(headers), []
-        if self.mode == "basic":
-            return self._check_basic(headers), []
-        return self._check_session(method, headers)
+            denied = self._check_bearer(headers, api)
+        elif self.mode == "basic":
+            denied = self._check_basic(headers)
+        elif self.mode == "cookie":
+            denied, extra = self._check_session(method, headers)
+        if denied is None:
+            return None, extra
+        return _shape(denied, api, path), []
+
+
+def _shape(denied: Denied, api: str, path: str) -> Response:
+    """A refusal as the guarded API sends it (v1: Operate's bodies; v2: problem details)."""
+    if api == "v2":
+        title = "Unauthorized" if denied.status == 401 else "Forbidden"
+        response = v2_problem(denied.status, title, denied.detail, path)
+    elif denied.status == 401:
+        response = unauthorized(denied.detail)
+    else:
+        response = problem(denied.status, denied.detail, denied.v1_type)
+    response.headers.extend(denied.headers)
+    return response

@@ -7,15 +7,17 @@ import time
 
 import click
 
-from exporter.simulator.auth import MODES
+from exporter.simulator.auth import AUDIENCES, MODES
 from exporter.simulator.faults import KINDS, FaultConfig
 from exporter.simulator.server import Simulator, SimulatorConfig
+from exporter.simulator.v2 import SERVER_VERSIONS
 
 EXAMPLE = """\b
 Examples:
   operate-export simulate --port 0 --scale 5000
   SIM_CLIENT_SECRET=s3cret operate-export simulate --auth saas --token-ttl 60
   operate-export simulate --fault-rate 429=0.05 --fault-rate reset=0.01 --latency-ms 20
+  operate-export simulate --api v2 --server-version 8.8
 
 \b
 Credentials: --client-secret and --password default to the environment variables
@@ -23,6 +25,16 @@ SIM_CLIENT_SECRET and SIM_PASSWORD (preferred over flags: flags show up in `ps`)
 Fault kinds: 429, 500, 502, 503, 504, reset, slow, truncated, html.
 Control: GET /__sim/stats, POST /__sim/faults with FaultConfig JSON.
 """
+
+
+def audiences_for(auth: str, api: str) -> str:
+    """The token audiences that open the served API(s), e.g. ``operate.camunda.io (v1)``."""
+    served = ("v1", "v2") if api == "both" else (api,)
+    return ", ".join(
+        f"{audience} ({'/'.join(a for a in apis if a in served)})"
+        for audience, apis in AUDIENCES[auth].items()
+        if any(a in served for a in apis)
+    )
 
 
 def _parse_faults(values: tuple[str, ...], latency_ms: int) -> FaultConfig:
@@ -129,6 +141,14 @@ def _parse_faults(values: tuple[str, ...], latency_ms: int) -> FaultConfig:
     type=click.Choice(["v1", "v2", "both"]),
     help="Which API to serve: v1 (/v1, Operate), v2 (/v2, Orchestration Cluster) or both.",
 )
+@click.option(
+    "--server-version",
+    default="8.9",
+    show_default=True,
+    type=click.Choice(list(SERVER_VERSIONS)),
+    help="v2: the Camunda version whose response shapes, filters and sorts are served "
+    "(8.9 sends explicit nulls for required-nullable fields).",
+)
 def simulate(
     host: str,
     port: int,
@@ -147,6 +167,7 @@ def simulate(
     latency_ms: int,
     fault_rates: tuple[str, ...],
     api: str,
+    server_version: str,
 ) -> None:
     """Run the bundled Operate simulator (a real HTTP/1.1 server) until Ctrl-C."""
     faults = _parse_faults(fault_rates, latency_ms)
@@ -167,16 +188,20 @@ def simulate(
         host=host,
         port=port,
         api=api,
+        server_version=server_version,
     )
     sim = Simulator(config)
     try:
         sim.start()
     except OSError as exc:
         raise click.UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    click.echo(f"Operate simulator (API {api}, scale {scale}, seed {seed}, auth {auth})")
+    served = api if api == "v1" else f"{api}, v2 as Camunda {server_version}"
+    click.echo(f"Operate simulator (API {served}, scale {scale}, seed {seed}, auth {auth})")
     click.echo(f"base URL:  {sim.base_url}")
     if sim.token_url:
-        click.echo(f"token URL: {sim.token_url}")
+        # The client id is not a secret; the client secret is never printed.
+        click.echo(f"token URL: {sim.token_url}   (client id {client_id!r})")
+        click.echo(f"audience:  {audiences_for(auth, api)}")
     if auth in ("cookie", "basic"):
         click.echo(
             f"login:     {sim.base_url}/api/login (user {username!r})"

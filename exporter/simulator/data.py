@@ -2,7 +2,9 @@
 """Deterministic, API-neutral dataset of the simulator.
 
 Records are plain dicts with the Operate entity field names, int keys and dates as epoch
-milliseconds (UTC). A field that is null is simply absent. Rendering to a wire format (v1 date
+milliseconds (UTC). A field that is null is simply absent. Fields starting with ``_`` are links
+v1 does not show (an incident's element instance, a decision instance's business-rule task) and
+that a view may use; views never render them as such. Rendering to a wire format (v1 date
 strings, variable truncation, hidden fields) is the job of a view (``v1.py``), so a v2 view can
 be added beside it without touching generation.
 
@@ -240,6 +242,9 @@ class _Generator:
             "isDenied": False,
             "customHeaders": {"timeout": "PT5M"},
             **common,
+            # 8.9's job timestamps (v2 view only).
+            "_creationTime": node["startDate"],
+            "_lastUpdateTime": node.get("endDate", node["startDate"] + 1500),
         }
         if node["state"] == "COMPLETED":
             job |= {"state": "COMPLETED", "worker": "stock-worker", "endTime": node["endDate"]}
@@ -255,6 +260,17 @@ class _Generator:
             }
             if rng.random() < 0.5:
                 job["errorCode"] = "OUT_OF_STOCK"
+        elif key % 4 == 0:
+            # Failed once, retried: activatable again (hasFailedWithRetriesLeft). Chosen by key,
+            # not by the random stream, so the rest of the v2 data stays as it was.
+            job |= {
+                "state": "FAILED",
+                "worker": "stock-worker",
+                "retries": 2,
+                "hasFailedWithRetriesLeft": True,
+                "errorMessage": "Stock service timed out; retrying",
+                "deadline": node["startDate"] + 300_000,
+            }
         else:
             job |= {"state": "CREATED", "deadline": node["startDate"] + 300_000}
         self.out["jobs"].append(job)
@@ -420,6 +436,9 @@ class _Generator:
             "creationTime": node["startDate"] + 1500,
             "state": state,
             "tenantId": instance["tenantId"],
+            # The element the incident is on (v2 sends it on every incident, resolved or not).
+            "_elementInstanceKey": node["key"],
+            "_elementId": node["flowNodeId"],
         }
         if kind == "JOB_NO_RETRIES":
             row["jobKey"] = self.key(partition)
@@ -484,6 +503,7 @@ class _Generator:
                 "decisionVersion": decision["version"],
                 "decisionType": decision["_type"],
                 "tenantId": instance["tenantId"],
+                "_elementInstanceKey": node["key"],  # the business-rule task (v2 only)
                 "evaluatedInputs": [
                     {"id": "Input_1", "name": "amount", "value": str(amount)},
                     {"id": "Input_2", "name": "category", "value": '"Travel – «Reise»"'},

@@ -19,7 +19,7 @@ import re
 import threading
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -256,10 +256,12 @@ class _Ordered:
     keys: list[tuple[Any, ...]]  # comparable sort key of each result, for bisection
 
 
-def _matcher(filters: tuple[tuple[str, Any], ...]) -> Callable[[Row], bool]:
+def _matcher(
+    filters: tuple[tuple[str, Any], ...], derived: Mapping[str, Callable[[Row], Any]]
+) -> Callable[[Row], bool]:
     def match(row: Row) -> bool:
         for name, spec in filters:
-            value = row.get(name)
+            value = derived[name](row) if name in derived else row.get(name)
             if value is None:
                 return False
             op = spec[0]
@@ -281,9 +283,17 @@ def _matcher(filters: tuple[tuple[str, Any], ...]) -> Callable[[Row], bool]:
 class SearchEngine:
     """Executes parsed queries over one table; results per (filter, sort) are cached."""
 
-    def __init__(self, endpoint: Endpoint, table: Table, cache_size: int = 32) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        table: Table,
+        cache_size: int = 32,
+        derived: Mapping[str, Callable[[Row], Any]] | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.table = table
+        # Fields whose search value is the view's, not the row's (a variable's ``truncated``).
+        self.derived = dict(derived or {})
         self.kinds = {f.name: f.kind for f in endpoint.fields}
         self._cache: OrderedDict[tuple[Any, ...], _Ordered] = OrderedDict()
         self._lock = threading.Lock()
@@ -319,7 +329,7 @@ class SearchEngine:
     def _build(self, query: Query) -> _Ordered:
         rows = self.table.rows
         if query.filters:
-            match = _matcher(query.filters)
+            match = _matcher(query.filters, self.derived)
             positions = [i for i, r in enumerate(rows) if match(r)]
         else:
             positions = list(range(len(rows)))

@@ -27,6 +27,19 @@ def problem(status: int, message: str, type_: str) -> Response:
     return Response(status, orjson.dumps(body), "application/problem+json")
 
 
+def v2_problem(status: int, title: str, detail: str, instance: str) -> Response:
+    """RFC 9457 problem details, as the Orchestration Cluster API sends them; ``instance`` is
+    the request path (Spring's ``ProblemDetail`` default)."""
+    body = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
+    return Response(status, orjson.dumps(body), "application/problem+json")
+
+
 def unauthorized(message: str, headers: list[tuple[str, str]] | None = None) -> Response:
     """The security layer's 401 on /v1: plain JSON {"message": ...}, never a redirect."""
     return json_response(401, {"message": message}, headers)

@@ -19,14 +19,20 @@ from urllib.parse import urlsplit
 import orjson
 
 from exporter.simulator.api import V1Api
-from exporter.simulator.api_v2 import V2Api, v2_problem
+from exporter.simulator.api_v2 import V2Api
 from exporter.simulator.auth import IDENTITY_TOKEN_PATH, SAAS_TOKEN_PATH, Authenticator
 from exporter.simulator.data import Dataset
 from exporter.simulator.faults import FaultConfig, FaultInjector
-from exporter.simulator.responses import LOGIN_PAGE, Response, json_response, problem
+from exporter.simulator.responses import (
+    LOGIN_PAGE,
+    Response,
+    json_response,
+    problem,
+    v2_problem,
+)
 from exporter.simulator.stats import Stats
 from exporter.simulator.v1 import V1View
-from exporter.simulator.v2 import V2View
+from exporter.simulator.v2 import SERVER_VERSIONS, V2View
 
 APIS = ("v1", "v2", "both")
 
@@ -49,6 +55,9 @@ class SimulatorConfig:
     host: str = "127.0.0.1"
     port: int = 0
     api: str = "v1"  # v1 | v2 | both: which API paths the server answers (others: 404)
+    # v2 only: the Camunda version whose response shapes, filters and sorts are served (8.9:
+    # explicit nulls for required-nullable fields; 8.8: nulls left out, 8.8's fields only).
+    server_version: str = "8.9"
 
 
 class _Server(ThreadingHTTPServer):
@@ -119,7 +128,7 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(sim.faults.config.latency_ms / 1000)
             if kind is not None:
                 sim.stats_.fault(kind)
-                if self._inject(kind, sim.faults.config, is_v2):
+                if self._inject(kind, sim.faults.config, path if is_v2 else None):
                     return
                 truncate = kind == "truncated"
         if is_auth:
@@ -128,7 +137,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not is_api:
             self._send(problem(404, f"No endpoint {method} {path}", "Requested resource not found"))
             return
-        denied, extra = sim.auth.check_api(method, headers)
+        denied, extra = sim.auth.check_api(method, headers, "v2" if is_v2 else "v1", path)
         if denied is not None:
             if denied.status == 401:
                 sim.stats_.count("unauthorized")
@@ -137,7 +146,7 @@ class _Handler(BaseHTTPRequestHandler):
         api = sim.api_v2 if is_v2 else sim.api
         if api is None:  # the other API is not served: what an older/newer cluster answers
             response = (
-                v2_problem(404, "NOT_FOUND", f"No endpoint {method} {path}")
+                v2_problem(404, "NOT_FOUND", f"No endpoint {method} {path}", path)
                 if is_v2
                 else problem(404, f"No endpoint {method} {path}", "Requested resource not found")
             )
@@ -146,16 +155,17 @@ class _Handler(BaseHTTPRequestHandler):
         response.headers.extend(extra)
         self._send(response, truncate=truncate)
 
-    def _inject(self, kind: str, config: FaultConfig, is_v2: bool = False) -> bool:
+    def _inject(self, kind: str, config: FaultConfig, v2_path: str | None = None) -> bool:
         """Apply a fault; True when the request is fully answered (or dropped)."""
-        if is_v2 and kind in ("429", "500", "503"):
+        if v2_path is not None and kind in ("429", "500", "503"):
             # v2 backpressure: problem details naming RESOURCE_EXHAUSTED (orchestration-v2.md 7).
             status = int(kind)
             if status == 500:
                 detail = "Expected to handle request: RESOURCE_EXHAUSTED"
-                answer = v2_problem(500, "INTERNAL", detail)
+                answer = v2_problem(500, "INTERNAL", detail, v2_path)
             else:
-                answer = v2_problem(status, "RESOURCE_EXHAUSTED", "The broker is overloaded")
+                detail = "The broker is overloaded"
+                answer = v2_problem(status, "RESOURCE_EXHAUSTED", detail, v2_path)
             headers = [("Retry-After", str(config.retry_after))] if status == 429 else []
             self._send(answer, headers)
             return True
@@ -219,11 +229,18 @@ class Simulator:
         self.config = config or SimulatorConfig()
         if self.config.api not in APIS:
             raise ValueError(f"unsupported api {self.config.api!r}; choose one of {APIS}")
+        if self.config.server_version not in SERVER_VERSIONS:
+            raise ValueError(
+                f"unsupported server_version {self.config.server_version!r}; "
+                f"choose one of {SERVER_VERSIONS}"
+            )
         self.dataset = Dataset(self.config.scale, self.config.seed)
         self.view = V1View(self.dataset, self.config.variable_threshold)
         self.dataset.attach_view("v1", self.view)
         # Both views always exist (the truth of either API); the routes follow ``api``.
-        self.view_v2 = V2View(self.dataset, self.config.variable_threshold)
+        self.view_v2 = V2View(
+            self.dataset, self.config.variable_threshold, self.config.server_version
+        )
         self.dataset.attach_view("v2", self.view_v2)
         self.stats_ = Stats()
         self.faults = FaultInjector(self.config.faults, self.config.seed)
