@@ -31,7 +31,7 @@ class _Commands(click.Group):
     every ``run`` would otherwise pay for.
     """
 
-    LAZY = {"simulate": "exporter.simulator.command"}
+    LAZY = {"simulate": "exporter.simulator.command", "dump": "exporter.dump_command"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.LAZY})

@@ -49,6 +49,9 @@ class RunOptions:
     quiet: bool = False
     # Export names to run (empty = all). Unknown names are a usage error.
     only: tuple[str, ...] = ()
+    # Opens each export's writer as ``open_writer(ctx, resume=...)``; None: a snapshot under
+    # ``output.path`` (``sinks.open_snapshot``). ``dump -o -`` passes a stdout sink here.
+    open_writer: Callable[..., Any] | None = None
 
 
 @dataclass
@@ -270,7 +273,8 @@ class _Run:
                 api_version=self.spec.source.api,
                 tool_version=exporter.__version__,
             )
-            writer = open_snapshot(ctx, resume=self.options.resume)
+            open_writer = self.options.open_writer or open_snapshot
+            writer = open_writer(ctx, resume=self.options.resume)
             paginator = make_paginator(
                 endpoint,
                 export,
