@@ -14,6 +14,9 @@ Two layers:
                ``source.base_url``; turns final verdicts into ``ApiError`` / ``AuthError`` /
                ``RetriesExhausted``.
 
+Every request is bounded by ``source.limits`` (``exporter.limits``): a total deadline for connect,
+headers and body, and caps on the body's size on the wire and after decompression.
+
 Sessions never store cookies (a rejecting cookie policy): the cookie authenticator owns the one
 session cookie and adds it to each request itself, so all threads share one login.
 """
@@ -46,6 +49,7 @@ from exporter.errors import (
     SpecProblem,
     redact_url,
 )
+from exporter.limits import ACCEPT_ENCODING, WATCHDOG, arm_pool, read_body
 from exporter.retry import (
     Expect,
     Kind,
@@ -169,10 +173,14 @@ class Transport:
         self.source = source
         self.timeout = source.timeout_seconds
         self.retry = source.retry
+        self.limits = source.limits
         self.verify = resolve_verify(source.tls)
         self._timeout = urllib3.Timeout(connect=self.timeout, read=self.timeout)
         self._default_headers = requests.utils.default_headers()
         self._default_headers["User-Agent"] = f"operate-export/{__version__}"
+        # Only what exporter.limits.read_body can inflate within its cap (not br/zstd, which
+        # requests would offer when their modules happen to be installed).
+        self._default_headers["Accept-Encoding"] = ACCEPT_ENCODING
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._rng_lock = threading.Lock()
@@ -240,6 +248,7 @@ class Transport:
         except urllib3.exceptions.LocationValueError as exc:
             raise requests.exceptions.InvalidURL(exc) from exc
         adapter.cert_verify(pool, prepared.url, env.verify, None)
+        arm_pool(pool)  # its connections report their sockets to the request deadline
         found = (pool, adapter.request_url(prepared, env.proxies), prepared.url)
         if len(routes) >= _MAX_ROUTES:  # hydration GETs have a URL per key: stay bounded
             routes.clear()
@@ -360,7 +369,38 @@ class Transport:
         the adapter still chooses the pool, so proxies (with their credentials), TLS verify /
         CA bundle and keep-alive are requests' own; urllib3's exceptions are translated as
         ``HTTPAdapter.send`` translates them, so ``classify_exception`` sees the same classes.
+        Bounded by ``source.limits``: the watchdog shuts the socket down when the request's
+        deadline passes, whatever it is waiting for (``DeadlineExceeded``, retried).
         """
+        deadline = WATCHDOG.begin(self.limits.request_deadline_seconds)
+        try:
+            raw, cookies = self._open(method, url, headers, data, deadline.remaining())
+            try:
+                content = read_body(raw, self.limits)
+            except BaseException:
+                raw.close()  # an unfinished body: the connection cannot be reused
+                raw.release_conn()
+                raise
+        except Exception as exc:
+            if WATCHDOG.end(deadline):
+                raise deadline.exceeded() from None
+            if isinstance(exc, urllib3.exceptions.HTTPError):
+                raise _body_error(exc) from exc
+            raise
+        if WATCHDOG.end(deadline):  # expired just as the body completed: the socket is shut
+            raw.close()
+        raw.release_conn()  # the connection goes back to the pool for keep-alive
+        return HttpResponse(raw.status, raw.headers, content, cookies)
+
+    def _open(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        data: bytes | dict[str, str] | None,
+        remaining: float,
+    ) -> tuple[urllib3.BaseHTTPResponse, requests.cookies.RequestsCookieJar]:
+        """Send the request and read the answer's head: (response with unread body, cookies)."""
         env = self._environment(url)
         adapter = self._adapter()
         pool, target, prepared_url = self._route(adapter, url, env)
@@ -390,7 +430,7 @@ class Transport:
                 preload_content=False,
                 decode_content=False,
                 retries=adapter.max_retries,
-                timeout=self._timeout,
+                timeout=self._timeout_within(remaining),
                 chunked=False,
             )
         except urllib3.exceptions.HTTPError as exc:
@@ -402,8 +442,12 @@ class Transport:
             prepared = requests.PreparedRequest()
             prepared.prepare(method=method, url=prepared_url, headers=sent)
             requests.cookies.extract_cookies_to_jar(cookies, prepared, raw)
-        content = _read_body(raw)
-        return HttpResponse(raw.status, raw.headers, content, cookies)
+        return raw, cookies
+
+    def _timeout_within(self, remaining: float) -> urllib3.Timeout:
+        if remaining >= self.timeout:
+            return self._timeout
+        return urllib3.Timeout(connect=max(remaining, 0.001), read=self.timeout)
 
     def _backoff(self, retry_number: int, verdict: Verdict) -> float:
         with self._rng_lock:
@@ -432,30 +476,20 @@ class _Environment:
     netrc: tuple[str, str] | None
 
 
-def _read_body(raw: urllib3.BaseHTTPResponse) -> bytes:
-    """The whole body in one ``read()`` call, the connection handed back to the pool after it.
-
-    urllib3 enforces Content-Length, so a cut-off body raises here; its exceptions are
-    translated exactly as requests' ``iter_content`` translates them, so the retry
-    classification sees the same ``requests`` exceptions as with ``response.content``.
-    """
-    try:
-        try:
-            body = raw.read(decode_content=True)
-        except urllib3.exceptions.ProtocolError as exc:
-            raise requests.exceptions.ChunkedEncodingError(exc) from exc
-        except urllib3.exceptions.DecodeError as exc:
-            raise requests.exceptions.ContentDecodingError(exc) from exc
-        except urllib3.exceptions.ReadTimeoutError as exc:
-            raise requests.exceptions.ConnectionError(exc) from exc
-        except urllib3.exceptions.SSLError as exc:
-            raise requests.exceptions.SSLError(exc) from exc
-    except BaseException:
-        raw.close()  # an unfinished body: the connection cannot be reused
-        raw.release_conn()
-        raise
-    raw.release_conn()  # body consumed: the connection goes back to the pool for keep-alive
-    return body
+def _body_error(exc: urllib3.exceptions.HTTPError) -> Exception:
+    """A urllib3 failure while reading a body, as requests' ``iter_content`` translates it, so
+    the retry classification sees the same exceptions as with ``response.content`` (urllib3
+    enforces Content-Length, so a cut-off body lands here)."""
+    errors = requests.exceptions
+    if isinstance(exc, urllib3.exceptions.ProtocolError):
+        return errors.ChunkedEncodingError(exc)
+    if isinstance(exc, urllib3.exceptions.DecodeError):
+        return errors.ContentDecodingError(exc)
+    if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+        return errors.ConnectionError(exc)
+    if isinstance(exc, urllib3.exceptions.SSLError):
+        return errors.SSLError(exc)
+    return exc
 
 
 def _as_requests_error(exc: urllib3.exceptions.HTTPError) -> Exception:

@@ -37,6 +37,24 @@ UNAUTHORIZED_STATUS = 401
 MAX_SERVER_TEXT = 300
 
 
+class DeadlineExceeded(requests.exceptions.Timeout):
+    """The whole request (connect, headers, body) outlasted
+    ``source.limits.request_deadline_seconds``. Retriable like a timeout: a slow moment passes."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"request deadline of {seconds:g} s exceeded")
+        self.seconds = seconds
+
+
+class ResponseRefused(requests.exceptions.RequestException):
+    """An answer refused for what it is (over a size limit, an encoding we did not ask for):
+    deterministic, so never retried. ``what`` is built from fixed phrases and numbers only."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
 class Expect(enum.Enum):
     """What a successful body must look like."""
 
@@ -122,7 +140,16 @@ def _classify_success(
 
 
 def classify_exception(exc: BaseException, timeout_seconds: float | None = None) -> Verdict:
-    """Network-level failures. Only the exception's class name goes into the reason."""
+    """Network-level failures. Only the exception's class name goes into the reason (or, for
+    the tool's own limit errors, their fixed-phrase description)."""
+    if isinstance(exc, DeadlineExceeded):
+        return Verdict(
+            Kind.RETRY,
+            f"request deadline exceeded ({exc.seconds:g} s for connect, headers and body; "
+            "source.limits.request_deadline_seconds)",
+        )
+    if isinstance(exc, ResponseRefused):
+        return Verdict(Kind.FATAL, exc.what)
     if isinstance(exc, requests.exceptions.SSLError):
         detail = _tls_detail(exc)
         return Verdict(Kind.FATAL, f"TLS error: {detail}")
@@ -184,23 +211,31 @@ def server_reason(body: bytes) -> tuple[str | None, str | None]:
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """``Retry-After`` in seconds (delta-seconds or HTTP-date); 0, past or junk -> None."""
+    """``Retry-After`` in seconds (delta-seconds or HTTP-date); 0, past or junk -> None.
+
+    Delta-seconds are digits only (RFC 9110), so ``inf``, ``1e999``, ``-5`` or ``1_000`` are junk,
+    not a wait. A far-future value is returned as it is: ``backoff_delay`` caps it at
+    ``max_backoff_seconds``.
+    """
     if not value:
         return None
     value = value.strip()
-    try:
+    if _DELTA_SECONDS.fullmatch(value):
         seconds = float(value)
-    except ValueError:
+    else:
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError, IndexError):
             return None
         if when.tzinfo is None:
             return None
         seconds = when.timestamp() - (time.time() if now is None else now)
-    if seconds != seconds or seconds <= 0:  # NaN, zero or in the past: no usable hint
+    if not 0 < seconds < float("inf"):  # NaN, zero, in the past, overflow: no usable hint
         return None
     return seconds
+
+
+_DELTA_SECONDS = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,6})?")
 
 
 def backoff_delay(

@@ -70,6 +70,15 @@ class RetrySpec:
 
 
 @dataclass(frozen=True)
+class LimitsSpec:
+    """``source.limits``: what one HTTP answer may cost in time and memory."""
+
+    request_deadline_seconds: float = 300.0  # connect + headers + whole body
+    max_response_bytes: int = 256 * 1024 * 1024  # body as it comes over the wire
+    max_decompressed_bytes: int = 256 * 1024 * 1024  # body after gzip/deflate
+
+
+@dataclass(frozen=True)
 class TlsSpec:
     verify: bool = True
     ca_bundle: str | None = None
@@ -86,6 +95,7 @@ class SourceSpec:
     timeout_seconds: float = 30.0
     retry: RetrySpec = field(default_factory=RetrySpec)
     tls: TlsSpec = field(default_factory=TlsSpec)
+    limits: LimitsSpec = field(default_factory=LimitsSpec)
 
 
 @dataclass(frozen=True)
@@ -232,6 +242,19 @@ def _without_extensions(document: Any) -> Any:
 
 
 
+def _build_limits(limits: dict[str, Any]) -> LimitsSpec:
+    default = LimitsSpec()
+    return LimitsSpec(
+        request_deadline_seconds=float(
+            limits.get("request_deadline_seconds", default.request_deadline_seconds)
+        ),
+        max_response_bytes=int(limits.get("max_response_bytes", default.max_response_bytes)),
+        max_decompressed_bytes=int(
+            limits.get("max_decompressed_bytes", default.max_decompressed_bytes)
+        ),
+    )
+
+
 def _build(doc: dict[str, Any], origin: str | None) -> JobSpec:
     """Type a document that passed every check; defaults follow the schema's ``default``s."""
     src = doc["source"]
@@ -250,6 +273,7 @@ def _build(doc: dict[str, Any], origin: str | None) -> JobSpec:
                 initial_backoff_seconds=float(retry.get("initial_backoff_seconds", 0.5)),
             ),
             tls=TlsSpec(verify=tls.get("verify", True), ca_bundle=tls.get("ca_bundle")),
+            limits=_build_limits(src.get("limits", {})),
         ),
         exports=tuple(_build_export(e, src.get("api", "auto")) for e in doc["exports"]),
         output=OutputSpec(**doc.get("output", {})),
