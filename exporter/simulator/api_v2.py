@@ -182,8 +182,10 @@ class V2Api:
             "partitions": partitions,
             "version": version,
         }
-        return {
-            "brokers": [broker],
+        topology: dict[str, Any] = {"brokers": [broker]}
+        if self.version != "8.8":
+            topology["clusterId"] = None  # 8.9: required, nullable (no cluster id configured)
+        return topology | {
             "clusterSize": 1,
             "partitionsCount": PARTITIONS,
             "replicationFactor": 1,
