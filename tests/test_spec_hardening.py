@@ -7,10 +7,8 @@ URLs with credentials/query/fragment, ${VAR} conversion to numbers and booleans,
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,26 +46,34 @@ class Measured:
     peak_mb: float
 
 
+# Runs the command as the only child of a fresh, small interpreter and writes that child's peak
+# RSS to a file: ru_maxrss of a child forked straight from pytest would count pytest's own pages.
+_MEASURE = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.run(sys.argv[2:], timeout=120).returncode\n"
+    "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+    "open(sys.argv[1], 'w').write(str(peak))\n"
+    "sys.exit(code)\n"
+)
+
+
 def run_measured(args: list[str], tmp_path: Path, stdin: bytes = b"") -> Measured:
-    """Run the CLI in a child process; its own peak RSS comes from wait4 (nothing else's)."""
-    (tmp_path / "in").write_bytes(stdin)
-    out, err = tmp_path / "out", tmp_path / "err"
+    """Run the CLI in a child process and measure its wall time and its own peak RSS."""
+    peak = tmp_path / "peak_kib"
     started = time.monotonic()
-    with (tmp_path / "in").open("rb") as i, out.open("wb") as o, err.open("wb") as e:
-        proc = subprocess.Popen(args, stdin=i, stdout=o, stderr=e)
-        killer = threading.Timer(120, proc.kill)  # a runaway child must not hang the suite
-        killer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            killer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(peak), *args],
+        input=stdin,
+        capture_output=True,
+        timeout=150,
+        check=False,
+    )
     return Measured(
-        code=proc.returncode,
-        stdout=out.read_text(),
-        stderr=err.read_text(),
+        code=done.returncode,
+        stdout=done.stdout.decode(),
+        stderr=done.stderr.decode(),
         seconds=time.monotonic() - started,
-        peak_mb=usage.ru_maxrss / 1024,  # KiB on Linux
+        peak_mb=int(peak.read_text()) / 1024,  # KiB on Linux
     )
 
 
