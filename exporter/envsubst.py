@@ -7,7 +7,9 @@ may be a secret.
 
 A value that is exactly one reference (``concurrency: ${N}``) where the schema wants a number,
 an integer or a boolean is converted to it after substitution: the environment only holds text.
-Partial references (``a${N}``) and string-typed keys are never converted.
+Partial references (``a${N}``) and string-typed keys are never converted. For the same reason
+a whole float at an integer key (``page_size: 500.0``, which JSON Schema counts as an integer)
+becomes an int: downstream code uses these values as counts.
 """
 
 from __future__ import annotations
@@ -104,6 +106,8 @@ def substitute(
                 key: walk(value, join_path(where, key), property_schema(sub, key))
                 for key, value in node.items()
             }
+        if isinstance(node, float) and node.is_integer() and integer_only(sub):
+            return int(node)
         if isinstance(node, list):
             items = sub.get("items")
             item_schema = items if isinstance(items, Mapping) else {}
@@ -118,6 +122,13 @@ def property_schema(schema: Mapping[str, Any], key: Any) -> Mapping[str, Any]:
     properties = schema.get("properties")
     found = properties.get(key) if isinstance(properties, Mapping) else None
     return found if isinstance(found, Mapping) else {}
+
+
+def integer_only(schema: Mapping[str, Any]) -> bool:
+    """The schema wants an integer and no other number (so 500.0 means 500)."""
+    declared = schema.get("type")
+    types = [declared] if isinstance(declared, str) else list(declared or ())
+    return "integer" in types and "number" not in types
 
 
 def convertible_types(schema: Mapping[str, Any]) -> tuple[str, ...]:

@@ -535,3 +535,17 @@ def test_validate_dash_refuses_a_bomb_and_a_flood_on_stdin(tmp_path: Path) -> No
     flood = run_measured([*CLI, "validate", "-"], tmp_path, stdin=b"#" * (8 * SPEC_MAX_BYTES))
     assert flood.code == 2 and "reading stopped there" in flood.stderr
     assert flood.peak_mb < MAX_RSS_MB, flood
+
+
+def test_a_whole_float_at_an_integer_key_becomes_an_int_and_a_fraction_is_refused() -> None:
+    text = (
+        "version: 1\nsource: {base_url: 'http://h'}\nconcurrency: 4.0\n"
+        "exports: [{endpoint: incidents, page_size: 100.0, max_records: 1.0e3}]\n"
+        "output: {rows_per_file: 10.0}\n"
+    )
+    spec = parse_spec_text(text, "t.yaml", {})
+    values = (spec.concurrency, spec.exports[0].page_size, spec.exports[0].max_records)
+    assert values == (4, 100, 1000) and all(type(v) is int for v in values)
+    assert type(spec.output.rows_per_file) is int
+    ((path, message),) = problems_of(text.replace("concurrency: 4.0", "concurrency: 2.5"))
+    assert (path, message) == ("concurrency", "must be integer, got number")
