@@ -241,7 +241,6 @@ def _without_extensions(document: Any) -> Any:
     return {k: v for k, v in document.items() if not (isinstance(k, str) and k.startswith("x-"))}
 
 
-
 def _build_limits(limits: dict[str, Any]) -> LimitsSpec:
     default = LimitsSpec()
     return LimitsSpec(
