@@ -154,6 +154,7 @@ class _Generator:
         self.seed = seed
         self.rng = random.Random(f"{seed}:{scale}")
         self.counters = [0] * (PARTITIONS + 1)
+        self.waiting_jobs = 0
         self.out: dict[str, list[Row]] = {name: [] for name in V1_ENDPOINTS}
         self.out["user-tasks"] = []
         self.out["jobs"] = []
@@ -260,9 +261,9 @@ class _Generator:
             }
             if rng.random() < 0.5:
                 job["errorCode"] = "OUT_OF_STOCK"
-        elif key % 4 == 0:
-            # Failed once, retried: activatable again (hasFailedWithRetriesLeft). Chosen by key,
-            # not by the random stream, so the rest of the v2 data stays as it was.
+        elif self.waiting_job():
+            # Failed once, retried: activatable again (hasFailedWithRetriesLeft). Every second
+            # waiting job, not drawn from the random stream, so the rest of the v2 data stays.
             job |= {
                 "state": "FAILED",
                 "worker": "stock-worker",
@@ -274,6 +275,11 @@ class _Generator:
         else:
             job |= {"state": "CREATED", "deadline": node["startDate"] + 300_000}
         self.out["jobs"].append(job)
+
+    def waiting_job(self) -> bool:
+        """True for every second job that waits for a worker (counted, not drawn)."""
+        self.waiting_jobs += 1
+        return self.waiting_jobs % 2 == 0
 
     def definitions(self) -> None:
         self.defs_by_tenant: dict[str, list[Row]] = {t: [] for t in TENANTS}
