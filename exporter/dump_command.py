@@ -30,7 +30,14 @@ import yaml
 
 from exporter.endpoints import REGISTRY, Kind
 from exporter.envsubst import substitute
-from exporter.errors import EXIT_EXPORT_FAILED, EXIT_INVALID, EXIT_OK, SpecError
+from exporter.errors import (
+    EXIT_EXPORT_FAILED,
+    EXIT_INVALID,
+    EXIT_OK,
+    RedactingStream,
+    SpecError,
+    redact_secrets,
+)
 from exporter.progress import Reporter, choose_reporter, configure_logging, format_summary
 from exporter.spec import API_CHOICES, AUTH_MODES, JobSpec, parse_spec_text, validate_document
 
@@ -268,9 +275,11 @@ def run_dump(request: DumpRequest, *, quiet: bool, log_format: str) -> int:
         spec = load_dump_spec(request, os.environ)
     except SpecError as exc:
         return _invalid(exc)
-    handler = configure_logging(log_format=log_format, quiet=quiet, stream=sys.stderr)
+    # As for run: the last line of defence, nothing reaches stderr with a registered secret.
+    err = RedactingStream(sys.stderr)
+    handler = configure_logging(log_format=log_format, quiet=quiet, stream=err)
     try:
-        reporter = choose_reporter(log_format=log_format, quiet=quiet, stream=sys.stderr)
+        reporter = choose_reporter(log_format=log_format, quiet=quiet, stream=err)
         if request.streamed:
             sys.stdout.flush()  # nothing may overtake the records on the descriptor
             options = RunOptions(open_writer=open_stdout_sink)
@@ -290,15 +299,17 @@ def run_dump(request: DumpRequest, *, quiet: bool, log_format: str) -> int:
         return EXIT_OK
     if result.ok:
         if not request.streamed and not quiet:
-            click.echo(_summary_text(result, log_format))
+            click.echo(redact_secrets(_summary_text(result, log_format)))
         return EXIT_OK
     for failed in result.failed:
-        click.echo(f"error: export {failed.name!r} failed: {failed.error}", err=True)
+        click.echo(
+            redact_secrets(f"error: export {failed.name!r} failed: {failed.error}"), err=True
+        )
     return EXIT_EXPORT_FAILED
 
 
 def _invalid(exc: SpecError) -> int:
-    click.echo(f"error: {exc}\n{_HINT}", err=True)
+    click.echo(redact_secrets(f"error: {exc}\n{_HINT}"), err=True)
     return EXIT_INVALID
 
 
