@@ -38,7 +38,13 @@ from exporter.errors import (
     SpecError,
     redact_secrets,
 )
-from exporter.progress import Reporter, choose_reporter, configure_logging, format_summary
+from exporter.progress import (
+    LogLineReporter,
+    Reporter,
+    choose_reporter,
+    configure_logging,
+    format_summary,
+)
 from exporter.spec import API_CHOICES, AUTH_MODES, JobSpec, parse_spec_text, validate_document
 
 STDOUT = "-"
@@ -279,7 +285,7 @@ def run_dump(request: DumpRequest, *, quiet: bool, log_format: str) -> int:
     err = RedactingStream(sys.stderr)
     handler = configure_logging(log_format=log_format, quiet=quiet, stream=err)
     try:
-        reporter = choose_reporter(log_format=log_format, quiet=quiet, stream=err)
+        reporter = _reporter(request, log_format=log_format, quiet=quiet, stream=err)
         if request.streamed:
             sys.stdout.flush()  # nothing may overtake the records on the descriptor
             options = RunOptions(open_writer=open_stdout_sink)
@@ -306,6 +312,14 @@ def run_dump(request: DumpRequest, *, quiet: bool, log_format: str) -> int:
             redact_secrets(f"error: export {failed.name!r} failed: {failed.error}"), err=True
         )
     return EXIT_EXPORT_FAILED
+
+
+def _reporter(request: DumpRequest, *, log_format: str, quiet: bool, stream: Any) -> Reporter:
+    """``run``'s choice, except that records on a terminal get plain progress lines: the live
+    display redraws its lines in place and would overwrite the records between them."""
+    if request.streamed and not quiet and log_format == "text" and sys.stdout.isatty():
+        return LogLineReporter(stream)
+    return choose_reporter(log_format=log_format, quiet=quiet, stream=stream)
 
 
 def _invalid(exc: SpecError) -> int:

@@ -8,6 +8,7 @@ writes for the printed spec).
 from __future__ import annotations
 
 import os
+import pty
 import subprocess
 import sys
 from collections.abc import Callable
@@ -395,3 +396,44 @@ def test_the_stream_starts_before_the_export_ends(make_simulator: MakeSim) -> No
     total_pages = len(sim.dataset.records("flownode-instances")) // 50 + 1
     assert isinstance(orjson.loads(first), dict) and rest.count(b"\n") > 100
     assert requests_at_first_line < total_pages // 2  # not held back until the end
+
+
+def test_records_on_a_terminal_are_not_overwritten_by_live_progress(simulator: Simulator) -> None:
+    """stdout and stderr on one terminal: progress comes as plain lines, never redrawn over
+    the records (the live display moves the cursor up)."""
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "exporter",
+                "dump",
+                "incidents",
+                "--api",
+                "v1",
+                "--max-records",
+                "3",
+            ],
+            stdout=terminal,
+            stderr=terminal,
+            env=clean_env(simulator.base_url),
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # EIO: the terminal's other end is closed and everything was read
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(controller)
+    assert proc.returncode == 0
+    assert shown.count(b'{"key":') == 3
+    assert b"\x1b[" not in shown
+    assert b"export=incidents ok records=3" in shown
