@@ -1,6 +1,7 @@
 """The thin click shell: parse arguments, call one library function, map errors to exit codes.
 
-Exit codes: 0 success, 1 an export failed (auth, API, output), 2 invalid spec or usage.
+Exit codes: 0 success, 1 an export failed (auth, API, output), 2 invalid spec or usage,
+130 / 143 stopped by SIGINT / SIGTERM (snapshots left incomplete and resumable).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ STDIN_ORIGIN = "<stdin>"
 
 EXIT_CODES_HELP = """\b
 Exit codes:
-  0  success
-  1  an export failed (authentication, API, output)
-  2  invalid job spec or command-line usage
+  0    success
+  1    an export failed (authentication, API, output)
+  2    invalid job spec or command-line usage
+  130  stopped by SIGINT (Ctrl-C); the snapshots can be continued with --resume
+  143  stopped by SIGTERM (e.g. Kubernetes); likewise resumable
 """
 
 
@@ -105,7 +108,20 @@ def schema() -> None:
     click.echo(schema_text(), nl=False)
 
 
-@cli.command()
+RESUME_ON = "on"
+RESUME_AUTO = "auto"
+
+
+class _RunCommand(click.Command):
+    """``--resume`` takes an optional ``=auto``; written alone it must never swallow the next
+    argument as its value (``run --resume job.yaml``), so it is spelled out before parsing."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        args = [f"--resume={RESUME_ON}" if arg == "--resume" else arg for arg in args]
+        return super().parse_args(ctx, args)
+
+
+@cli.command(cls=_RunCommand, epilog=EXIT_CODES_HELP)
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False, path_type=str))
 @click.option(
     "--dry-run",
@@ -113,7 +129,15 @@ def schema() -> None:
     help="Connectivity check: first search of each export (size 1), body and total; no output.",
 )
 @click.option(
-    "--resume", is_flag=True, help="Continue interrupted snapshots after their last written page."
+    "--resume",
+    type=click.Choice([RESUME_ON, RESUME_AUTO]),
+    is_flag=False,
+    flag_value=RESUME_ON,
+    default=None,
+    metavar="[=auto]",
+    help="Continue interrupted snapshots after their last written page; one that no longer "
+    "fits the spec (filter, sort, format... changed) is an error. --resume=auto (for cron) "
+    "starts a fresh snapshot instead and logs why.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 @click.option(
@@ -127,7 +151,12 @@ def schema() -> None:
     "--only", "only", multiple=True, metavar="NAME", help="Run only this export (repeatable)."
 )
 def run(
-    spec_path: str, dry_run: bool, resume: bool, quiet: bool, log_format: str, only: tuple[str, ...]
+    spec_path: str,
+    dry_run: bool,
+    resume: str | None,
+    quiet: bool,
+    log_format: str,
+    only: tuple[str, ...],
 ) -> None:
     """Run the exports of a job spec and print a summary per export.
 
@@ -135,17 +164,27 @@ def run(
     concurrently; one failing export does not stop the others, and the run exits 1
     naming each failed export and why. Progress goes to stderr: a live display on a
     terminal, log lines otherwise (cron), JSON lines with --log-format json.
+    SIGINT (Ctrl-C) or SIGTERM stops paging within a couple of seconds and leaves
+    the snapshots incomplete for --resume (exit 130 / 143; a second signal exits at
+    once).
 
     \b
     Example:
       operate-export run configs/demo.yaml
       operate-export run configs/demo.yaml --dry-run
       operate-export run configs/demo.yaml --only variables --log-format json
+      operate-export run configs/demo.yaml --resume=auto    # cron
     """
     from exporter.run_command import run_or_exit
 
+    resume_mode: bool | str = RESUME_AUTO if resume == RESUME_AUTO else resume is not None
     code = run_or_exit(
-        spec_path, dry_run=dry_run, resume=resume, quiet=quiet, log_format=log_format, only=only
+        spec_path,
+        dry_run=dry_run,
+        resume=resume_mode,
+        quiet=quiet,
+        log_format=log_format,
+        only=only,
     )
     if code:
         click.get_current_context().exit(code)

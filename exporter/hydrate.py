@@ -22,6 +22,7 @@ from urllib.parse import quote
 from exporter.endpoints import Endpoint
 from exporter.endpoints_v2 import V2Endpoint
 from exporter.errors import ProtocolError
+from exporter.interrupt import StopFlag
 from exporter.spec import ExportSpec
 
 Item = dict[str, Any]
@@ -78,12 +79,15 @@ class Hydrator:
         endpoint: Endpoint,
         export: ExportSpec,
         executor: Executor | None,
+        *,
+        stop: StopFlag | None = None,
     ) -> None:
         self.client = client
         self.endpoint = endpoint
         self.export = export
         self.executor = executor
         self.enabled = needs_hydration(endpoint, export)
+        self.stop = stop or StopFlag()
 
     def _lookup_for(self, item: Item) -> Lookup | None:
         endpoint, export, client = self.endpoint, self.export, self.client
@@ -136,9 +140,9 @@ class Hydrator:
         if not jobs:
             return False
         if self.executor is None or len(jobs) == 1:
-            patches = [lookup(stats) for _, lookup in jobs]
+            patches = [self._run(lookup, stats) for _, lookup in jobs]
         else:
-            futures = [self.executor.submit(lookup, stats) for _, lookup in jobs]
+            futures = [self.executor.submit(self._run, lookup, stats) for _, lookup in jobs]
             try:
                 patches = [f.result() for f in futures]
             finally:
@@ -148,6 +152,12 @@ class Hydrator:
         for (index, _), patch in zip(jobs, patches, strict=True):
             items[index].update(patch)
         return True
+
+    def _run(self, lookup: Lookup, stats: Any) -> Patch:
+        # After a stop signal the lookups still queued on the pool end at once instead of each
+        # sending its request: the page is abandoned anyway.
+        self.stop.check()
+        return lookup(stats)
 
 
 def _v2_lookup(

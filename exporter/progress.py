@@ -7,7 +7,9 @@
 * ``QuietReporter``: nothing (errors still reach stderr through the CLI).
 
 Reporters are called from several export threads at once, so each guards its stream with a lock.
-The final per-export summary (``format_summary``) is plain text for stdout.
+The final per-export summary (``format_summary``) is plain text for stdout. A failed export shows
+as FAILED (or "stopped" after a signal) in the text reporters and the summary; its error is
+printed once, by ``run_command``, on stderr. JSON events name the export ``export`` throughout.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from exporter.paging import format_total
+from exporter.paging import TOTAL_CAP, format_total
 
 if TYPE_CHECKING:
     from exporter.runner import ExportResult, RunResult
@@ -89,7 +91,10 @@ def _progress_text(records: int, total: int | None) -> str:
 
 
 def _status_text(result: ExportResult) -> str:
-    return "ok" if result.ok else f"FAILED: {result.error}"
+    """ok / FAILED / stopped: the reason is printed once, after the run (``run_command``)."""
+    if result.ok:
+        return "ok"
+    return "stopped" if result.error_type == "Interrupted" else "FAILED"
 
 
 class _ThrottledReporter:
@@ -182,7 +187,7 @@ class JsonReporter(_ThrottledReporter):
             records=records,
             pages=pages,
             total=total,
-            total_capped=total is not None and total >= 10_000,
+            total_is_lower_bound=total is not None and total >= TOTAL_CAP,
             retries=retries,
             rate=round(self._tracker.rate(name), 1),
             elapsed=round(self._tracker.elapsed(name), 3),
@@ -338,14 +343,12 @@ def format_summary(result: RunResult) -> str:
     lines = [header]
     for r in result.exports:
         lines.append(
-            f"{r.name:<24} {'ok' if r.ok else 'FAILED':<7} {r.records:>9} {r.pages:>6} "
+            f"{r.name:<24} {_status_text(r):<7} {r.records:>9} {r.pages:>6} "
             f"{r.retries:>7} {r.seconds:>8.1f} {len(r.files):>5} {format_size(r.bytes):>10}"
         )
     for r in result.exports:
         if r.ok and r.location:
             lines.append(f"  {r.name}: {r.location}")
-        elif not r.ok:
-            lines.append(f"  {r.name} failed: {r.error}")
     return "\n".join(lines)
 
 
@@ -357,5 +360,5 @@ def format_dry_run(result: RunResult) -> str:
             lines.append(f"{r.name} ({r.endpoint}): total {format_total(r.total_reported)}")
             lines.append(f"  POST {r.search_path} {body}")
         else:
-            lines.append(f"{r.name} ({r.endpoint}): FAILED: {r.error}")
+            lines.append(f"{r.name} ({r.endpoint}): {_status_text(r)}")
     return "\n".join(lines)

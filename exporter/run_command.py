@@ -2,11 +2,17 @@
 
 Kept out of ``cli.py`` so that the click shell stays thin and ``exporter.demo`` goes through
 exactly the same code path. Output conventions: progress and logs on stderr, the summary on
-stdout (text table, or one JSON object with ``--log-format json``), errors always on stderr.
+stdout (text table, or one JSON object with ``--log-format json``), errors always on stderr,
+each failed export's error exactly once: as an ``error:`` line (text), or inside the
+``export_finished`` event (JSON; an ``export_failed`` event when that reporter is silent).
+
+SIGINT / SIGTERM while the exports run stop them (``exporter.interrupt``): the exit code is then
+130 / 143 unless every export had already finished.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sys
 from typing import IO
@@ -21,8 +27,16 @@ from exporter.errors import (
     RedactingStream,
     redact_secrets,
 )
-from exporter.progress import choose_reporter, configure_logging, format_dry_run, format_summary
-from exporter.runner import RunOptions, RunResult, run_job
+from exporter.interrupt import StopFlag, stop_on_signals
+from exporter.progress import (
+    JsonReporter,
+    Reporter,
+    choose_reporter,
+    configure_logging,
+    format_dry_run,
+    format_summary,
+)
+from exporter.runner import ExportResult, RunOptions, RunResult, run_job
 from exporter.spec import load_spec
 
 
@@ -36,11 +50,42 @@ def _summary_json(result: RunResult) -> str:
     return orjson.dumps(payload).decode()
 
 
+def _failure_line(failed: ExportResult) -> str:
+    if failed.error_type == "Interrupted":
+        return f"error: export {failed.name!r} stopped: {failed.error}"
+    return f"error: export {failed.name!r} failed: {failed.error}"
+
+
+def _report_failures(result: RunResult, reporter: Reporter, log_format: str) -> None:
+    """Each failed export's error, once on stderr (the reporters show only its status)."""
+    if isinstance(reporter, JsonReporter):
+        return  # its export_finished event carries the error
+    for failed in result.failed:
+        if log_format == "json":
+            event = {
+                "ts": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+                "event": "export_failed",
+                "export": failed.name,
+                "error": failed.error,
+            }
+            click.echo(redact_secrets(orjson.dumps(event).decode()), err=True)
+        else:
+            click.echo(redact_secrets(_failure_line(failed)), err=True)
+
+
+def _exit_code(result: RunResult, stop: StopFlag) -> int:
+    if result.ok:
+        return EXIT_OK  # a signal that came after every export had finished changes nothing
+    if stop.exit_code is not None:
+        return stop.exit_code
+    return EXIT_EXPORT_FAILED
+
+
 def run_command(
     spec_path: str,
     *,
     dry_run: bool = False,
-    resume: bool = False,
+    resume: bool | str = False,
     quiet: bool = False,
     log_format: str = "text",
     only: tuple[str, ...] = (),
@@ -55,7 +100,8 @@ def run_command(
     try:
         reporter = choose_reporter(log_format=log_format, quiet=quiet or dry_run, stream=err)
         options = RunOptions(dry_run=dry_run, resume=resume, quiet=quiet, only=tuple(only))
-        result = run_job(spec, options, reporter)
+        with stop_on_signals(StopFlag()) as stop:
+            result = run_job(spec, options, reporter, stop=stop)
     finally:
         logging.getLogger("exporter").removeHandler(handler)
 
@@ -65,13 +111,8 @@ def run_command(
         click.echo(redact_secrets(format_dry_run(result)))
     elif not quiet:
         click.echo(redact_secrets(format_summary(result)))
-    if result.ok:
-        return EXIT_OK
-    for failed in result.failed:
-        click.echo(
-            redact_secrets(f"error: export {failed.name!r} failed: {failed.error}"), err=True
-        )
-    return EXIT_EXPORT_FAILED
+    _report_failures(result, reporter, log_format)
+    return _exit_code(result, stop)
 
 
 def run_or_exit(spec_path: str, **kwargs: object) -> int:

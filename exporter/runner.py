@@ -32,7 +32,8 @@ import exporter
 from exporter.endpoints import Endpoint, get_endpoint
 from exporter.errors import ExporterError, ProtocolError, SpecError, UsageError
 from exporter.hydrate import Hydrator
-from exporter.paging import make_paginator
+from exporter.interrupt import Interrupted, StopFlag
+from exporter.paging import TOTAL_CAP, make_paginator
 from exporter.progress import QuietReporter, Reporter
 from exporter.rawpage import RawPage
 from exporter.spec import ExportSpec, JobSpec, resolve_api
@@ -45,7 +46,9 @@ PREFETCH_PAGES = 2
 @dataclass(frozen=True)
 class RunOptions:
     dry_run: bool = False
-    resume: bool = False
+    # False, True (continue the newest incomplete snapshot, refuse an incompatible one) or
+    # "auto" (continue it when compatible, else start a fresh snapshot and log why).
+    resume: bool | str = False
     quiet: bool = False
     # Export names to run (empty = all). Unknown names are a usage error.
     only: tuple[str, ...] = ()
@@ -77,8 +80,17 @@ class ExportResult:
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def total_is_lower_bound(self) -> bool | None:
+        """True when the server's total is the search engine's cap (shown as ``10000+``)."""
+        return None if self.total_reported is None else self.total_reported >= TOTAL_CAP
+
     def to_dict(self) -> dict[str, Any]:
+        """JSON form (summary, events): the export's name is ``export``, as in every event."""
         data = {k: v for k, v in self.__dict__.items() if v is not None}
+        data = {"export": data.pop("name"), **data}
+        if self.total_reported is not None:
+            data["total_is_lower_bound"] = self.total_is_lower_bound
         data["ok"] = self.ok
         return data
 
@@ -104,10 +116,13 @@ def _new_stats() -> Any:
     return RequestStats()
 
 
-def _make_client(spec: JobSpec) -> Any:
+def _make_client(spec: JobSpec, stop: StopFlag | None = None) -> Any:
     from exporter.http import ApiClient
 
-    return ApiClient(spec.source)
+    if stop is None:
+        return ApiClient(spec.source)
+    # Retry backoffs sleep on the stop flag: a signal ends the wait at once.
+    return ApiClient(spec.source, sleep=stop.sleep)
 
 
 def select_exports(spec: JobSpec, only: tuple[str, ...]) -> tuple[ExportSpec, ...]:
@@ -171,13 +186,15 @@ def iter_pages(
     """
     # v1 pages keep their raw bytes for the sink; v2 keys are strings, converted in Python.
     post_raw = getattr(client, "post_json_raw", None) if endpoint.api == "v1" else None
-    post_page = getattr(client, "post_page", None) if unparsed else None
+    # Search pages come through ``rawpage``: a complete page no parser takes (text that is not
+    # UTF-8, nesting too deep) is refused with the export and page named, not retried.
+    post_page = getattr(client, "post_page", None)
     number = 0
     while paginator.has_next:
         body = paginator.next_request()
         number += 1
         raw = None
-        if post_page is not None:
+        if post_page is not None and unparsed:
             page = post_page(endpoint.search_path, body, stats=stats)
             items = paginator.update_state_raw(page)
             if items is None:
@@ -186,6 +203,11 @@ def iter_pages(
                 )
             else:
                 yield Page(items, paginator.cursor, paginator.total, page.raw, None, 0, number)
+            continue
+        if post_page is not None:
+            page = post_page(endpoint.search_path, body, stats=stats)
+            items = paginator.update_state(paginator.parse(page))
+            yield Page(items, paginator.cursor, paginator.total, page.raw if post_raw else None)
             continue
         if post_raw is not None:
             raw, response = post_raw(endpoint.search_path, body, stats=stats)
@@ -196,16 +218,18 @@ def iter_pages(
 
 
 class _Producer(threading.Thread):
-    """Runs ``iter_pages`` ahead of the writer into a bounded queue; stops when told to."""
+    """Runs ``iter_pages`` ahead of the writer into a bounded queue; stops when told to (by the
+    export thread, or by the run's stop flag, checked before each request)."""
 
-    def __init__(self, pages: Iterator[Page], name: str) -> None:
+    def __init__(self, pages: Iterator[Page], name: str, run_stop: StopFlag | None = None) -> None:
         super().__init__(name=f"pages-{name}", daemon=True)
         self.source = pages
         self.pages: queue.Queue[Any] = queue.Queue(maxsize=PREFETCH_PAGES)
         self.stop = threading.Event()
+        self.run_stop = run_stop or StopFlag()
 
     def _put(self, value: Any) -> bool:
-        while not self.stop.is_set():
+        while not self.stop.is_set() and not self.run_stop.stopped:
             try:
                 self.pages.put(value, timeout=0.1)
                 return True
@@ -215,12 +239,25 @@ class _Producer(threading.Thread):
 
     def run(self) -> None:
         try:
-            for page in self.source:
-                if not self._put(page):
+            pages = iter(self.source)
+            while True:
+                # The generator sends the next request when asked for the next page: checking
+                # here stops paging before the request, not after it.
+                self.run_stop.check()
+                page = next(pages, _DONE)
+                if not self._put(page) or page is _DONE:
                     return
-            self._put(_DONE)
         except BaseException as exc:  # handed to the export thread, which reports it
             self._put(exc)
+
+    def next_page(self) -> Any:
+        """The next queued item (a page, ``_DONE`` or an exception), waiting at most until the
+        run is told to stop (``Interrupted``), even while the producer is mid-request."""
+        while True:
+            try:
+                return self.pages.get(timeout=0.1)
+            except queue.Empty:
+                self.run_stop.check()
 
 
 def hydration_workers(spec: JobSpec, export_workers: int) -> int:
@@ -236,11 +273,13 @@ class _Run:
         reporter: Reporter,
         client: Any,
         export_workers: int = 1,
+        stop: StopFlag | None = None,
     ):
         self.spec = spec
         self.options = options
         self.reporter = reporter
         self.client = client
+        self.stop = stop or StopFlag()
         # hydration_concurrency lookups per export running at once, pooled: the ceiling on the
         # server is the same as separate per-export pools, but an export with many lookups
         # (truncated variables) can use the capacity that exports without lookups leave idle.
@@ -264,6 +303,7 @@ class _Run:
         converting: ThreadPoolExecutor | None = None
         self.reporter.export_started(export.name, export.endpoint)
         try:
+            self.stop.check()  # queued behind other exports when the stop came: no snapshot
             endpoint = get_endpoint(export.endpoint, self.spec.source.api)
             ctx = SnapshotContext(
                 export=export,
@@ -281,10 +321,10 @@ class _Run:
                 start_cursor=writer.resume_cursor,
                 already_emitted=writer.records_written,
             )
-            hydrator = Hydrator(self.client, endpoint, export, self.hydration_pool)
+            hydrator = Hydrator(self.client, endpoint, export, self.hydration_pool, stop=self.stop)
             unparsed = decodes_unparsed(writer, endpoint, export, hydrator)
             pages = iter_pages(self.client, endpoint, paginator, search_stats, unparsed=unparsed)
-            producer = _Producer(pages, export.name)
+            producer = _Producer(pages, export.name, self.stop)
             producer.start()
             if writer.converts:
                 # Parquet: page N+1 is converted on its own thread (Arrow's JSON decoding
@@ -324,10 +364,15 @@ class _Run:
                 )
 
             while True:
-                page = producer.pages.get()
+                page = producer.next_page()
                 if page is _DONE:
                     break
                 if isinstance(page, BaseException):
+                    if isinstance(page, Exception):
+                        # Pages fetched before the failure fail on their own first (an
+                        # oversized page is reported as such, not as what paging hit next).
+                        while pending:
+                            write_oldest()
                     raise page
                 result.total_reported = page.total
                 batch: Future[Any] | None = None
@@ -376,7 +421,8 @@ class _Run:
             if writer is not None:
                 result.records = writer.records_written
                 try:
-                    writer.abort(result.error)
+                    status = "interrupted" if isinstance(exc, Interrupted) else "failed"
+                    writer.abort(result.error, status=status)
                 except Exception as abort_exc:  # keep the original error as the reason
                     log.error("%s: aborting the snapshot failed: %s", export.name, abort_exc)
             if not isinstance(exc, Exception):
@@ -397,6 +443,7 @@ class _Run:
         started = time.monotonic()
         stats = _new_stats()
         try:
+            self.stop.check()
             endpoint = get_endpoint(export.endpoint, self.spec.source.api)
             body = make_paginator(endpoint, export).first_request()
             result.search_path = endpoint.search_path
@@ -441,13 +488,19 @@ def run_job(
     reporter: Reporter | None = None,
     *,
     client_factory: Callable[[JobSpec], Any] | None = None,
+    stop: StopFlag | None = None,
 ) -> RunResult:
-    """Run (or dry-run) every selected export of ``spec``; failures are in the result."""
+    """Run (or dry-run) every selected export of ``spec``; failures are in the result.
+
+    ``stop``: set by a signal (``exporter.interrupt``); the exports then end as ``Interrupted``
+    failures with resumable snapshots.
+    """
     options = options or RunOptions()
     reporter = reporter or QuietReporter()
     exports = select_exports(spec, options.only)
     started = time.monotonic()
-    client = (client_factory or _make_client)(spec)
+    stop = stop or StopFlag()
+    client = client_factory(spec) if client_factory else _make_client(spec, stop)
     run: _Run | None = None
     try:
         try:
@@ -463,7 +516,7 @@ def run_job(
             ]
         else:
             workers = max(1, min(spec.concurrency, len(exports)))
-            run = _Run(spec, options, reporter, client, export_workers=workers)
+            run = _Run(spec, options, reporter, client, export_workers=workers, stop=stop)
             work = run.probe if options.dry_run else run.export
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export") as pool:
                 results = list(pool.map(work, exports))

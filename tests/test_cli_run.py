@@ -88,7 +88,7 @@ def test_json_log_format_is_json_lines(simulator: Simulator, tmp_path: Path) -> 
     assert {e["event"] for e in events} >= {"export_started", "export_finished", "run_finished"}
     summary = orjson.loads(result.stdout)
     assert summary["ok"] is True
-    assert {e["name"]: e["records"] for e in summary["exports"]} == {"inc": 14, "var": 900}
+    assert {e["export"]: e["records"] for e in summary["exports"]} == {"inc": 14, "var": 900}
 
 
 def test_quiet_prints_nothing_but_errors(simulator: Simulator, tmp_path: Path) -> None:

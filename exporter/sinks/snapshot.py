@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import re
 import time
@@ -57,6 +58,23 @@ CHECKPOINT_VERSION = 1
 _SNAPSHOT_RE = re.compile(r"^snapshot=(\d{8}T\d{6}Z)(?:-(\d{3,}))?$")
 _PART_RE = re.compile(r"^part-(\d{5,})\.(parquet|jsonl|jsonl\.gz)$")
 _JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+RUNNING_REASON = "the export is running (or was killed)"
+RESUMED_REASON = "resumed (or killed again)"
+
+log = logging.getLogger(__name__)
+
+
+class NotResumable(OutputError):
+    """An incomplete snapshot cannot be continued with this spec (a different filter, sort,
+    format...; a damaged checkpoint or part). ``reason`` says why, without advice."""
+
+    def __init__(self, export: str, shown: str, reason: str) -> None:
+        self.reason = reason
+        self.shown = shown
+        super().__init__(
+            f"export {export!r}: cannot resume {shown}: {reason}. Run without --resume to start "
+            "a fresh snapshot, or with --resume=auto to do that whenever resuming is impossible"
+        )
 
 
 @dataclass(frozen=True)
@@ -307,6 +325,7 @@ class SnapshotWriter:
         self._cursor = cursor
         self._resume_cursor = cursor
         self._resumed_at = list(resumed_at or [])
+        self._progress_reason = RESUMED_REASON if resumed_at else RUNNING_REASON
         self._part: PartWriter | None = None
         self._part_temp: str | None = None
         self._state = "open"
@@ -439,8 +458,9 @@ class SnapshotWriter:
         self._state = "committed"
         return manifest
 
-    def abort(self, reason: str) -> None:
-        """Discard the open part, mark the snapshot incomplete, keep the checkpoint."""
+    def abort(self, reason: str, *, status: str = "failed") -> None:
+        """Discard the open part, mark the snapshot incomplete (``status``: failed, or
+        interrupted by a signal), keep the checkpoint."""
         if self._state != "open":
             return
         self._state = "aborted"
@@ -454,7 +474,7 @@ class SnapshotWriter:
             if temp is not None:
                 self._storage.delete(temp)
         with contextlib.suppress(OSError, pa.ArrowException):
-            self._write_marker("failed", reason)
+            self._write_marker(status, reason)
 
     # -- internals -------------------------------------------------------------------------
     def _path(self, name: str) -> str:
@@ -496,6 +516,12 @@ class SnapshotWriter:
         self._parts.append(PartInfo(name, part.rows, size, sha))
         self._durable_records = sum(p.rows for p in self._parts)
         self._write_checkpoint()
+        self.mark_in_progress()  # the marker's durable_parts/records follow the checkpoint
+
+    def mark_in_progress(self) -> None:
+        """(Re)write ``_INCOMPLETE`` as "in progress" with the current durable counts."""
+        with self._io("write the _INCOMPLETE marker"):
+            self._write_marker("in progress", self._progress_reason)
 
     def _write_checkpoint(self) -> None:
         data = {
@@ -556,12 +582,17 @@ class _IoGuard:
 
 def open_snapshot(
     ctx: SnapshotContext,
-    resume: bool = False,
+    resume: bool | str = False,
     now: datetime | None = None,
     *,
     clock: Callable[[], datetime] | None = None,
 ) -> SnapshotWriter:
-    """Start a fresh snapshot, or with ``resume`` continue the newest incomplete one."""
+    """Start a fresh snapshot, or with ``resume`` continue the newest incomplete one.
+
+    ``resume=True`` refuses (``NotResumable``) an incomplete snapshot this spec cannot continue;
+    ``resume="auto"`` starts a fresh snapshot instead and logs why (for cron: a spec change must
+    not make every later run fail).
+    """
     location = resolve_output(ctx.output.path)
     storage = _Storage(location)
     moment = (now or _utcnow()).astimezone(UTC)
@@ -571,7 +602,17 @@ def open_snapshot(
         if resume:
             found = _find_resumable(storage, export_dir)
             if found is not None:
-                return _resume(ctx, storage, found, moment, tick)
+                try:
+                    return _resume(ctx, storage, found, moment, tick)
+                except NotResumable as exc:
+                    if resume != "auto":
+                        raise
+                    log.warning(
+                        "export %r: --resume=auto: not resuming %s: %s; starting a fresh snapshot",
+                        ctx.export.name,
+                        exc.shown,
+                        exc.reason,
+                    )
         return _fresh(ctx, storage, export_dir, moment, tick)
     except OSError as exc:
         raise OutputError(
@@ -596,7 +637,7 @@ def _fresh(
             break
         sequence += 1
     writer = SnapshotWriter(ctx, storage, directory, moment, clock=clock)
-    writer._write_marker("in progress", "the export is running (or was killed)")
+    writer.mark_in_progress()
     return writer
 
 
@@ -634,9 +675,8 @@ def _resume(
         resumed_at = [str(x) for x in checkpoint.get("resumed_at", [])]
         cursor = checkpoint["cursor"]
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise OutputError(
-            f"export {name!r}: the checkpoint of {shown} is unreadable ({type(exc).__name__}); "
-            "delete that snapshot directory or run without --resume"
+        raise NotResumable(
+            name, shown, f"its checkpoint is unreadable ({type(exc).__name__})"
         ) from None
     expected = export_digest(ctx)
     if digest != expected:
@@ -649,12 +689,13 @@ def _resume(
             if key in before and before[key] != now[key]
         ]
         what = ", ".join(changed) or "endpoint/filter/sort/options/format"
-        raise OutputError(
-            f"export {name!r}: cannot resume {shown}: it was written with a different {what}; "
-            "mixing them would corrupt the snapshot. Run without --resume to start a fresh one"
+        raise NotResumable(
+            name,
+            shown,
+            f"it was written with a different {what}; mixing them would corrupt the snapshot",
         )
     if records != sum(p.rows for p in parts):
-        raise OutputError(f"export {name!r}: the checkpoint of {shown} is inconsistent")
+        raise NotResumable(name, shown, "its checkpoint is inconsistent")
     durable = {p.name: p for p in parts}
     for info in storage.listdir(directory):
         base = info.base_name
@@ -663,9 +704,10 @@ def _resume(
     for part in parts:
         info = storage.info(f"{directory}/{part.name}")
         if info.type == pafs.FileType.NotFound or info.size != part.bytes:
-            raise OutputError(
-                f"export {name!r}: cannot resume {shown}: part {part.name} is missing or has "
-                "a different size than its checkpoint says"
+            raise NotResumable(
+                name,
+                shown,
+                f"part {part.name} is missing or has a different size than its checkpoint says",
             )
     resumed_at.append(_iso(moment))
     writer = SnapshotWriter(
@@ -679,5 +721,5 @@ def _resume(
         resumed_at=resumed_at,
         clock=clock,
     )
-    writer._write_marker("in progress", "resumed (or killed again)")
+    writer.mark_in_progress()
     return writer
