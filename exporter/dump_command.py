@@ -31,7 +31,6 @@ import yaml
 from exporter.endpoints import REGISTRY, Kind
 from exporter.envsubst import substitute
 from exporter.errors import (
-    EXIT_EXPORT_FAILED,
     EXIT_INVALID,
     EXIT_OK,
     RedactingStream,
@@ -240,18 +239,30 @@ def _referenced_variables(document: Any) -> list[str]:
 
 
 class _StreamReporter:
-    """Reports a dump whose reader closed stdout as what it is: a finished export, not a failure."""
+    """Reports a streamed dump's endings as what they are: a reader that closed stdout is a
+    finished export, not a failure; an interrupted one has no snapshot to resume."""
 
     def __init__(self, inner: Reporter) -> None:
         self.inner = inner
 
     @staticmethod
     def settled(result: Any) -> Any:
+        from exporter.interrupt import Interrupted
         from exporter.sinks.stdout import ReaderClosed
 
         if result.error_type == ReaderClosed.__name__:
             return replace(result, error=None, error_type=None)
+        if result.error_type == Interrupted.__name__:
+            cause = str(result.error).split(";", 1)[0]  # "interrupted by SIGINT"
+            error = (
+                f"{cause} after {result.records} records on stdout; a stream cannot be "
+                "resumed: run the dump again"
+            )
+            return replace(result, error=error)
         return result
+
+    def settled_run(self, result: Any) -> Any:
+        return replace(result, exports=[self.settled(r) for r in result.exports])
 
     def export_started(self, name: str, endpoint: str) -> None:
         self.inner.export_started(name, endpoint)
@@ -268,12 +279,13 @@ class _StreamReporter:
         self.inner.export_finished(self.settled(result))
 
     def run_finished(self, result: Any) -> None:
-        exports = [self.settled(r) for r in result.exports]
-        self.inner.run_finished(replace(result, exports=exports))
+        self.inner.run_finished(self.settled_run(result))
 
 
 def run_dump(request: DumpRequest, *, quiet: bool, log_format: str) -> int:
     """Validate, run and report one dump; returns the exit code."""
+    from exporter.interrupt import StopFlag, stop_on_signals
+    from exporter.run_command import _exit_code, _report_failures
     from exporter.runner import RunOptions, run_job
     from exporter.sinks.stdout import ReaderClosed, open_stdout_sink
 
@@ -288,10 +300,11 @@ def run_dump(request: DumpRequest, *, quiet: bool, log_format: str) -> int:
         reporter = _reporter(request, log_format=log_format, quiet=quiet, stream=err)
         if request.streamed:
             sys.stdout.flush()  # nothing may overtake the records on the descriptor
-            options = RunOptions(open_writer=open_stdout_sink)
-            result = run_job(spec, options, _StreamReporter(reporter))
-        else:
-            result = run_job(spec, RunOptions(), reporter)
+        options = RunOptions(open_writer=open_stdout_sink if request.streamed else None)
+        shown = _StreamReporter(reporter) if request.streamed else reporter
+        # SIGINT/SIGTERM stop the paging as for run (exit 130/143).
+        with stop_on_signals(StopFlag()) as stop:
+            result = run_job(spec, options, shown, stop=stop)
     finally:
         logging.getLogger("exporter").removeHandler(handler)
     closed = [r for r in result.exports if r.error_type == ReaderClosed.__name__]
@@ -303,15 +316,14 @@ def run_dump(request: DumpRequest, *, quiet: bool, log_format: str) -> int:
                 err=True,
             )
         return EXIT_OK
+    if isinstance(shown, _StreamReporter):
+        result = shown.settled_run(result)
     if result.ok:
         if not request.streamed and not quiet:
             click.echo(redact_secrets(_summary_text(result, log_format)))
         return EXIT_OK
-    for failed in result.failed:
-        click.echo(
-            redact_secrets(f"error: export {failed.name!r} failed: {failed.error}"), err=True
-        )
-    return EXIT_EXPORT_FAILED
+    _report_failures(result, reporter, log_format)  # as run: each error once, stopped or failed
+    return _exit_code(result, stop)
 
 
 def _reporter(request: DumpRequest, *, log_format: str, quiet: bool, stream: Any) -> Reporter:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import pty
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -437,3 +439,42 @@ def test_records_on_a_terminal_are_not_overwritten_by_live_progress(simulator: S
     assert shown.count(b'{"key":') == 3
     assert b"\x1b[" not in shown
     assert b"export=incidents ok records=3" in shown
+
+
+def test_sigint_stops_a_streaming_dump_like_run(make_simulator: MakeSim) -> None:
+    sim = make_simulator(scale=300, faults=FaultConfig(latency_ms=100))
+    pages = len(sim.dataset.records("flownode-instances")) // 20
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "exporter",
+            "dump",
+            "flownode-instances",
+            "--api",
+            "v1",
+            "--page-size",
+            "20",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean_env(sim.base_url),
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert isinstance(orjson.loads(proc.stdout.readline()), dict)
+    proc.send_signal(signal.SIGINT)
+    killer = threading.Timer(20, proc.kill)  # generous: it stops within one request
+    killer.start()
+    try:
+        out, err = proc.stdout.read(), proc.stderr.read()  # through the same buffered readers
+        proc.wait()
+    finally:
+        killer.cancel()
+    proc.stdout.close()
+    proc.stderr.close()
+    assert proc.returncode == 130, err.decode()
+    assert b"Traceback" not in err
+    assert b"stopped: interrupted by SIGINT after" in err
+    assert b"records on stdout; a stream cannot be resumed" in err
+    assert all(isinstance(orjson.loads(line), dict) for line in out.splitlines())
+    assert sim.stats()["requests"] < pages // 2  # paging stopped, not run to the end
