@@ -12,11 +12,21 @@ v1 (``SearchAfterPaginator``) pages ``POST /v1/<resource>/search`` with ``search
   parsed by orjson keeps JSON types and all 64 bits of integer keys);
 * a page shorter than the requested ``size`` (or empty) is the last one; ``total`` is capped at
   10,000 by the search engine and only feeds progress reporting, never the loop;
-* a repeated cursor, a missing cursor on a full page, non-object items or a page larger than
-  requested are contract violations -> ``ProtocolError`` rather than a silent loop or gap.
+* every cursor must come strictly after the previous one in the export's sort order (each
+  sort field in its direction, missing values last, then the unique key ascending): a cursor
+  that repeats or moves backwards, a missing cursor on a full page, non-object items or a page
+  larger than requested are contract violations -> ``ProtocolError`` rather than a silent loop,
+  duplicates or a gap. Only the previous cursor is kept (constant memory);
+* numbers must survive the trip exactly: integer keys and cursor values beyond int64 (orjson
+  reads integers beyond 64 bits as floats) and a ``total`` outside 0..2^63-1 are refused, and
+  a cursor longer than ``MAX_CURSOR_BYTES`` is refused rather than echoed on every request;
+* when the server's ``total`` is exact, paging stops with a ``ProtocolError`` once the pages
+  could hold twice that many records (plus ten pages of slack for records added meanwhile).
 
 ``update_state_raw`` is the same for a page whose items the sink decodes itself (only the
-cursor is read from the page's tail, ``exporter.rawpage``): paging then ends at an empty page.
+cursor is read from the page's tail, ``exporter.rawpage``): an upper bound on its item objects
+decides whether it is short (the last one), as a parsed page's item count does; the sink
+lets Arrow decode it only when it provably nests too little to crash it.
 
 v2 (``page: {limit, after}`` with an opaque ``endCursor``) is ``paging_v2.CursorPaginator``,
 chosen by ``make_paginator`` from the endpoint's API.
@@ -30,9 +40,9 @@ from typing import Any, Protocol
 
 import orjson
 
-from exporter.endpoints import Endpoint
+from exporter.endpoints import Endpoint, Kind
 from exporter.errors import ProtocolError
-from exporter.rawpage import UNSURE, RawPage
+from exporter.rawpage import MAX_CURSOR_BYTES, UNSURE, RawPage, UnusablePage
 from exporter.spec import ExportSpec
 
 # Elasticsearch's default track_total_hits: a total of exactly this value means "this many or more".
@@ -40,6 +50,45 @@ TOTAL_CAP = 10_000
 MAX_PAGE_SIZE = 1000
 
 Cursor = list[Any]
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# A loop on a server whose total is exact: it may send this many pages beyond 2 x total.
+LOOP_SLACK_PAGES = 10
+# Cursor positions whose values Elasticsearch sends as integers (dates as epoch millis).
+_INTEGER_SORT_KINDS = (Kind.KEY, Kind.INT32, Kind.DATE)
+
+
+def shorten(value: Any, limit: int = 80) -> str:
+    """``repr`` of a cursor for a message, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 15]}...({len(text)} chars)"
+
+
+def number_problem(value: Any) -> str | None:
+    """What is wrong with a value that must be an exact integer within int64, or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float):
+        return (
+            f"the number {value!r}, not an integer within int64 (an integer beyond 64 bits "
+            "cannot be kept exactly: JSON parsers read it as a float)"
+        )
+    if not INT64_MIN <= value <= INT64_MAX:
+        return f"the integer {shorten(value, 40)}, beyond int64"
+    return None
+
+
+def checked_total(name: str, page: int, total: Any) -> int | None:
+    """The server's total when it is one (a count within 0..2^63-1), None when absent."""
+    if total is None:
+        return None
+    if isinstance(total, bool) or not isinstance(total, int) or not 0 <= total <= INT64_MAX:
+        got = number_problem(total) or f"a {type(total).__name__}"
+        raise ProtocolError(
+            f"{name}: page {page} reports a total of {got}; expected a count of records "
+            f"within 0..{INT64_MAX}"
+        )
+    return total
 
 
 def format_total(total: int | None) -> str:
@@ -75,9 +124,20 @@ class Paginator(Protocol):
     def update_state(self, response: Any) -> list[dict[str, Any]]: ...
 
 
-def _cursor_identity(values: Sequence[Any]) -> tuple[tuple[str, Any], ...]:
-    # Type-qualified so that 1, 1.0 and True are different cursors, as they are on the wire.
-    return tuple((type(v).__name__, repr(v)) for v in values)
+def _compare(before: Any, after: Any, descending: bool) -> int | None:
+    """-1 when ``after`` comes later in one sort position's order, 1 earlier, 0 equal; None
+    when the two cannot be compared (a value of another JSON type). Missing values (null) sort
+    last in both directions, as Elasticsearch does; numbers compare exactly, strings by code
+    point (the byte order of UTF-8, which is how keywords sort)."""
+    if before is None or after is None:
+        return 0 if before is after else (-1 if before is not None else 1)
+    numbers = (int, float)  # bool is an int: a boolean sort field's values are 0/1 or false/true
+    if isinstance(before, numbers) and isinstance(after, numbers):
+        pass
+    elif not (isinstance(before, str) and isinstance(after, str)):
+        return None
+    order = (before > after) - (before < after)
+    return -order if descending else order
 
 
 class PagingState(ABC):
@@ -88,6 +148,8 @@ class PagingState(ABC):
     stays a cap on the whole snapshot.
     """
 
+    endpoint: Endpoint
+
     def __init__(self, export: ExportSpec, already_emitted: int) -> None:
         self.export = export
         self._emitted = already_emitted
@@ -95,6 +157,7 @@ class PagingState(ABC):
         self._total: int | None = None
         self._last_size: int | None = None
         self._done = self._remaining() == 0
+        self._max_pages: int | None = None  # from an exact total: beyond it, a loop
 
     @property
     def has_next(self) -> bool:
@@ -135,11 +198,35 @@ class PagingState(ABC):
         size, self._last_size = self._last_size, None
         return size
 
+    def _take_total(self, page: int, total: Any, *, exact: bool) -> None:
+        """Remember the first page's total; an exact one bounds how many pages may follow."""
+        if self._total is not None:
+            return
+        self._total = checked_total(self.export.name, page, total)
+        if self._total is not None and exact:
+            self._max_pages = 2 * self._total // self.export.page_size + LOOP_SLACK_PAGES
+
     def _page_done(self, items: int, *, last: bool) -> None:
         self._pages += 1
         self._emitted += items
         if last or self._remaining() == 0:
             self._done = True
+        elif self._max_pages is not None and self._pages >= self._max_pages:
+            raise ProtocolError(
+                f"{self.export.name}: the server reported {self._total} records in total, yet "
+                f"after {self._pages} pages of {self.export.page_size} it still sends full "
+                "pages with new cursors; stopping instead of paging forever"
+            )
+
+    def parse(self, page: RawPage) -> Any:
+        """The whole page parsed; an unusable one is a ProtocolError naming what is wrong."""
+        try:
+            return page.json(self.endpoint.unique_key)
+        except UnusablePage as exc:
+            raise ProtocolError(
+                f"{self.export.name}: page {self._pages + 1} of POST "
+                f"{self.endpoint.search_path}: {exc.reason}"
+            ) from None
 
     def first_request(self) -> dict[str, Any]:
         """The request for the first page (after the resume cursor, if any)."""
@@ -173,13 +260,16 @@ class SearchAfterPaginator(PagingState):
         # The server appends the unique key to whatever we sort by.
         self.cursor_length = len(self._sort) + 1
         self._filter = dict(export.filter)
+        # Direction and registry kind of each cursor position; the unique key comes last, ASC.
+        self._descending = [s["order"] == "DESC" for s in self._sort] + [False]
+        kinds = {f.name: f.kind for f in endpoint.fields}
+        self._kinds = [kinds.get(s["field"]) for s in self._sort] + [kinds.get(endpoint.unique_key)]
+        self._key_fields = endpoint.fields_of_kind(Kind.KEY)
         self._cursor: Cursor | None = None
-        self._seen: set[tuple[tuple[str, Any], ...]] = set()
         if start_cursor is not None:
             start = list(start_cursor)
             self._check_cursor_shape(start, where="resume cursor")
             self._cursor = start
-            self._seen.add(_cursor_identity(start))
 
     # -- state --------------------------------------------------------------------------
 
@@ -219,10 +309,9 @@ class SearchAfterPaginator(PagingState):
         size = self._take_size()
         name = self.export.name
         items = checked_items(name, self._pages + 1, response, size)
-        if self._total is None:
-            total = response.get("total")
-            if isinstance(total, int) and not isinstance(total, bool):
-                self._total = total
+        check_keys(name, self._pages + 1, items, self._key_fields, self.endpoint.unique_key)
+        total = response.get("total")
+        self._take_total(self._pages + 1, total, exact=isinstance(total, int) and total < TOTAL_CAP)
 
         sort_values = response.get("sortValues")
         full_page = len(items) == size
@@ -240,15 +329,58 @@ class SearchAfterPaginator(PagingState):
         return items
 
     def _take_cursor(self, sort_values: Any) -> None:
-        self._check_cursor_shape(sort_values, where=f"sortValues of page {self._pages + 1}")
-        identity = _cursor_identity(sort_values)
-        if identity in self._seen:
-            raise ProtocolError(
-                f"{self.export.name}: the server repeated the cursor {sort_values!r} "
-                f"(page {self._pages + 1}); stopping instead of looping"
-            )
-        self._seen.add(identity)
+        where = f"sortValues of page {self._pages + 1}"
+        self._check_cursor_shape(sort_values, where=where)
+        self._check_cursor_values(sort_values, where)
+        if self._cursor is not None:
+            self._check_forward(self._cursor, sort_values)
         self._cursor = list(sort_values)
+
+    def _check_cursor_values(self, values: list[Any], where: str) -> None:
+        name = self.export.name
+        size = len(orjson.dumps(values))
+        if size > MAX_CURSOR_BYTES:
+            raise ProtocolError(
+                f"{name}: {where} is {size} bytes long; a cursor may have at most "
+                f"{MAX_CURSOR_BYTES} bytes (it is sent back with every request)"
+            )
+        for index, (value, kind) in enumerate(zip(values, self._kinds, strict=True)):
+            problem = number_problem(value)
+            if problem is None and kind in _INTEGER_SORT_KINDS and isinstance(value, float):
+                problem = f"the number {value!r}"
+            if problem is not None:
+                raise ProtocolError(
+                    f"{name}: {where}[{index}] is {problem}; it cannot be sent back exactly"
+                )
+
+    def _check_forward(self, previous: Cursor, current: list[Any]) -> None:
+        """``current`` must come strictly after ``previous`` in the export's sort order."""
+        name = self.export.name
+        page = self._pages + 1
+        for index, (before, after, descending) in enumerate(
+            zip(previous, current, self._descending, strict=True)
+        ):
+            order = _compare(before, after, descending)
+            if order is None:
+                raise ProtocolError(
+                    f"{name}: sortValues[{index}] of page {page} is a "
+                    f"{type(after).__name__} where the previous cursor had a "
+                    f"{type(before).__name__} (cursors {shorten(previous)} -> "
+                    f"{shorten(current)})"
+                )
+            if order < 0:
+                return
+            if order > 0:
+                raise ProtocolError(
+                    f"{name}: the cursor of page {page} moves backwards in the sort order: "
+                    f"{shorten(current)} comes before the previous {shorten(previous)} "
+                    f"(sortValues[{index}]); expected each page to continue after the last; "
+                    "stopping instead of writing duplicates"
+                )
+        raise ProtocolError(
+            f"{name}: the server repeated the cursor {shorten(current)} (page {page}); "
+            "expected each page to continue after the last; stopping instead of looping"
+        )
 
     def update_state_raw(self, page: RawPage) -> list[dict[str, Any]] | None:
         """``update_state`` for a page whose items the sink decodes (``ApiClient.post_page``).
@@ -260,17 +392,19 @@ class SearchAfterPaginator(PagingState):
         Otherwise the page was parsed whole and is handled exactly as ``update_state``.
         """
         if page.tail is None:
-            return self.update_state(page.parsed)
+            return self.update_state(self.parse(page))
         if self.export.max_records is not None:
             raise RuntimeError("raw paging cannot honour max_records (item count unknown)")
+        number = self._pages + 1
         if self._total is None:
             total = page.tail.total()
             if total is UNSURE:
-                return self.update_state(orjson.loads(page.raw))
-            self._total = total
-        self._take_size()
+                return self.update_state(self.parse(page))
+            self._take_total(number, total, exact=total is not None and total < TOTAL_CAP)
+        size = self._take_size()
         self._take_cursor(page.tail.cursor)
-        self._page_done(0, last=False)
+        # At most this many items: fewer than asked for is a short page, the last one.
+        self._page_done(0, last=page.tail.max_items() < size)
         return None
 
 
@@ -294,7 +428,43 @@ def checked_items(name: str, page: int, response: Any, size: int) -> list[dict[s
 
 def check_count(name: str, page: int, count: int, size: int) -> None:
     if count > size:
-        raise ProtocolError(f"{name}: server returned {count} items for size {size} (page {page})")
+        raise ProtocolError(
+            f"{name}: page {page}: the server returned {count} items for size {size}; it does "
+            "not honour the page size"
+        )
+
+
+def check_keys(
+    name: str, page: int, items: list[dict[str, Any]], key_fields: Sequence[str], unique_key: str
+) -> None:
+    """Integer keys must be exact int64 values: orjson reads an integer beyond 64 bits as a
+    float, which would be written (JSONL) and echoed rounded. Such a value is always the
+    smallest or largest of its column, so a column costs one list, ``min`` and ``max`` (C
+    speed); anything unusual is located value by value. v2's strings of digits are checked
+    where they become int64 (Parquet) and written as sent (JSONL)."""
+    if not items:
+        return
+    for field in key_fields:
+        values = [item.get(field) for item in items]
+        try:
+            ends = (min(values), max(values))
+        except TypeError:  # None, or strings mixed with numbers
+            present = [v for v in values if v is not None]
+            try:
+                ends = (min(present), max(present)) if present else ()
+            except TypeError:
+                ends = (None,)
+        if all(type(v) is str or (type(v) is int and INT64_MIN <= v <= INT64_MAX) for v in ends):
+            continue
+        for index, value in enumerate(values):
+            problem = number_problem(value)
+            if problem is not None:
+                ident = items[index].get(unique_key) if field != unique_key else None
+                record = f" ({unique_key}={ident!r})" if isinstance(ident, int | str) else ""
+                raise ProtocolError(
+                    f"{name}: page {page} item {index}{record}: field {field!r} is {problem}; "
+                    "keys must be integers within int64"
+                )
 
 
 def make_paginator(

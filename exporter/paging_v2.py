@@ -9,7 +9,10 @@ loop, prefetching, checkpoints and resume do not care which API they page. The c
 * ``limit`` is the export's ``page_size`` (at most the server's maximum, 10,000), lowered to
   what ``max_records`` still allows;
 * the end is a short or empty page, or a null/missing/empty ``endCursor``; a repeated
-  ``endCursor`` is a contract violation (``ProtocolError``), never a loop;
+  ``endCursor`` is a contract violation (``ProtocolError``), never a loop. The cursor is opaque
+  (no order to check), so loops are found in constant memory: the hashes of the last
+  ``RECENT_CURSORS`` cursors (a cycle of up to that many pages), a bound from an exact
+  ``totalItems`` (``PagingState``) and a cap on a cursor's length (``MAX_CURSOR_BYTES``);
 * the unique key is appended to the sort as tie-breaker where the resource allows sorting by
   it (not user tasks: the server tie-breaks on it anyway);
 * ``page.totalItems`` (capped at 10,000 on Elasticsearch, ``hasMoreTotalItems`` then true)
@@ -18,14 +21,25 @@ loop, prefetching, checkpoints and resume do not care which API they page. The c
 
 from __future__ import annotations
 
+import hashlib
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from exporter.endpoints import Kind
 from exporter.endpoints_v2 import V2Endpoint
 from exporter.errors import ProtocolError
-from exporter.paging import PagingState, checked_items
+from exporter.paging import PagingState, check_keys, checked_items, shorten
+from exporter.rawpage import MAX_CURSOR_BYTES, RawPage
 from exporter.spec import ExportSpec
 from exporter.v2_filters import to_wire_filter
+
+# A cycle of up to this many pages is recognised by the cursors' hashes.
+RECENT_CURSORS = 16
+
+
+def _fingerprint(cursor: str) -> bytes:
+    return hashlib.blake2b(cursor.encode(), digest_size=16).digest()
 
 
 def v2_sort(endpoint: V2Endpoint, export: ExportSpec) -> list[dict[str, str]]:
@@ -61,7 +75,10 @@ class CursorPaginator(PagingState):
         self._filter = to_wire_filter(export.filter, endpoint)
         self._sort = v2_sort(endpoint, export)
         self._cursor: str | None = start_cursor
-        self._seen: set[str] = {start_cursor} if start_cursor else set()
+        self._recent: deque[bytes] = deque(maxlen=RECENT_CURSORS)
+        if start_cursor:
+            self._recent.append(_fingerprint(start_cursor))
+        self._key_fields = endpoint.fields_of_kind(Kind.KEY)
         self.more_than_total = False
 
     @property
@@ -87,13 +104,12 @@ class CursorPaginator(PagingState):
         name = self.export.name
         number = self._pages + 1
         items = checked_items(name, number, response, limit)
+        check_keys(name, number, items, self._key_fields, self.endpoint.unique_key)
         page = response.get("page")
         page = page if isinstance(page, Mapping) else {}
         if self._total is None:
-            total = page.get("totalItems")
-            if isinstance(total, int) and not isinstance(total, bool):
-                self._total = total
-                self.more_than_total = page.get("hasMoreTotalItems") is True
+            self.more_than_total = page.get("hasMoreTotalItems") is True
+            self._take_total(number, page.get("totalItems"), exact=not self.more_than_total)
         end_cursor = page.get("endCursor")
         if end_cursor is not None and not isinstance(end_cursor, str):
             raise ProtocolError(
@@ -102,12 +118,28 @@ class CursorPaginator(PagingState):
         has_cursor = bool(end_cursor) and bool(items)
         if has_cursor:
             assert isinstance(end_cursor, str)
-            if end_cursor in self._seen:
-                raise ProtocolError(
-                    f"{name}: the server repeated the cursor {end_cursor[:60]!r} (page {number}); "
-                    "stopping instead of looping"
-                )
-            self._seen.add(end_cursor)
-            self._cursor = end_cursor
+            self._take_cursor(end_cursor, number)
         self._page_done(len(items), last=len(items) < limit or not items or not has_cursor)
         return items
+
+    def _take_cursor(self, end_cursor: str, number: int) -> None:
+        name = self.export.name
+        if len(end_cursor) > MAX_CURSOR_BYTES:
+            raise ProtocolError(
+                f"{name}: page {number} endCursor is {len(end_cursor)} characters long; a "
+                f"cursor may have at most {MAX_CURSOR_BYTES} (it is sent back with every request)"
+            )
+        fingerprint = _fingerprint(end_cursor)
+        if fingerprint in self._recent:
+            back = len(self._recent) - list(self._recent).index(fingerprint)
+            raise ProtocolError(
+                f"{name}: the server repeated the cursor {shorten(end_cursor, 60)} (page "
+                f"{number}, the same as {back} page(s) before); expected a new cursor per page; "
+                "stopping instead of looping"
+            )
+        self._recent.append(fingerprint)
+        self._cursor = end_cursor
+
+    def update_state_raw(self, page: RawPage) -> list[dict[str, Any]]:
+        """A page fetched as ``RawPage``: parsed whole (v2 items are converted in Python)."""
+        return self.update_state(self.parse(page))

@@ -6,13 +6,25 @@ progress, ``total``. A key appears in the raw bytes as ``"sortValues"`` with bot
 unescaped (inside a JSON string every quote is escaped), so the single such occurrence followed
 by ``:`` and an array is the member; only that array is decoded (orjson: types as sent, 64-bit
 integers exact). Anything ambiguous returns None and the caller parses the whole page as before.
+
+It also holds the checks on a page's bytes that no parser does safely for us: how deep the JSON
+can nest (``pyarrow.json`` recurses and crashes the process from about 20,000 levels: it only
+gets pages with at most ``ARROW_SAFE_OPENINGS`` opening brackets, the others go through orjson,
+which refuses more than 1,024 levels), an upper bound on the number of item objects (so that
+unparsed paging can stop at a short page), and, for a page no parser accepts, whether it is
+complete but unusable (text that is not UTF-8, nesting beyond orjson's limit: not retried) or
+just truncated (retried).
 """
 
 from __future__ import annotations
 
 import enum
+import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import accumulate
 from typing import Any
 
 import orjson
@@ -26,6 +38,25 @@ _EMPTY_ITEMS = re.compile(rb'"items"\s*:\s*\[\s*\]')
 _INTEGER = re.compile(rb"\s*:\s*(-?\d+)\s*[,}]")
 # An array's closing bracket may sit inside one of its strings: try a few candidates.
 _MAX_BRACKET_TRIES = 16
+
+# ``pyarrow.json`` recurses once per level and crashes the process (SIGSEGV) from about 20,000
+# levels on a worker thread (10,000 measured fine). A page with at most this many opening
+# brackets cannot nest deeper, so Arrow may decode it; any other page goes through orjson.
+ARROW_SAFE_OPENINGS = 4096
+# orjson refuses deeper documents (JSONDecodeError); Arrow takes those safely.
+ORJSON_MAX_NESTING = 1024
+# The cursor is echoed in every request; one of Operate's is well under 1 KiB.
+MAX_CURSOR_BYTES = 64 * 1024
+
+# The structure of a JSON text is its brackets outside strings (see ``structure``).
+_NOT_STRUCTURE = bytes(range(256)).translate(None, b'"[]{}')
+_NOT_OPENING = bytes(range(256)).translate(None, b"[{")
+_QUOTE_OR_BACKSLASH_ESCAPE = re.compile(rb'\\[\\"]')
+_STRING = re.compile(rb'"[^"]*"')
+_INNERMOST_PAIR = re.compile(rb"\[\]|\{\}")
+_PAIR_ROUNDS = 8
+_BRACKET_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Unsure(enum.Enum):
@@ -55,14 +86,154 @@ class PageTail:
         match = _INTEGER.match(self.raw, at + len(_TOTAL))
         return UNSURE if match is None else int(match.group(1))
 
+    @cached_property
+    def _openings(self) -> bytes:
+        # One C-speed pass; computed on the paging thread, read again by the converting one.
+        return self.raw.translate(None, _NOT_OPENING)
+
+    def max_items(self) -> int:
+        """An upper bound on the page's item objects: every ``{`` but the page's own (exact
+        for Operate's flat records unless a string holds a brace). Items that are not objects
+        are not counted; the sink refuses them."""
+        return max(self._openings.count(b"{") - 1, 0)
+
+    def arrow_safe(self) -> bool:
+        """Whether the page provably nests too little to crash Arrow's JSON reader: each
+        opening bracket (in strings too) adds at most one level."""
+        return len(self._openings) <= ARROW_SAFE_OPENINGS
+
 
 @dataclass(frozen=True)
 class RawPage:
-    """A search response as received: its tail when readable, else the full parse."""
+    """A search response as received: its tail when readable, else the full parse.
+
+    ``unusable``: a complete page no parser can take (see ``unusable_reason``); the paging
+    loop refuses it with the export and page named, instead of retrying it."""
 
     raw: bytes
     tail: PageTail | None
     parsed: Any = None
+    unusable: bool = False
+
+    def json(self, unique_key: str | None = None) -> Any:
+        """The whole page parsed (orjson: 64-bit integers exact). Raises ``UnusablePage``
+        naming what is wrong (field and record where it can) when it is not usable JSON."""
+        if self.parsed is not None:
+            return self.parsed
+        if not self.unusable:
+            try:
+                return orjson.loads(self.raw)
+            except orjson.JSONDecodeError:
+                pass
+        reason = unusable_reason(self.raw, unique_key) or "not valid JSON (truncated or malformed)"
+        raise UnusablePage(reason)
+
+
+class UnusablePage(Exception):
+    """A page that cannot be used, without context: the caller names the export and page."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def structure(raw: bytes) -> bytes:
+    """The brackets of the JSON text ``raw`` that are outside strings, in order.
+
+    Only the escapes ``\\\\`` and ``\\"`` change where a string ends: they are dropped first
+    (a C-speed regex, only when the page has a backslash at all), then every byte but quotes and
+    brackets (``translate``). Quotes then alternate open/close: removing two adjacent ones keeps
+    that parity, and what remains between the last quotes is a string's brackets (a small
+    regex over a few KiB).
+    """
+    if raw.find(b"\\") >= 0:
+        raw = _QUOTE_OR_BACKSLASH_ESCAPE.sub(b"", raw)
+    kept = raw.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+    return _STRING.sub(b"", kept) if b'"' in kept else kept
+
+
+def nesting(brackets: bytes, limit: int) -> int | None:
+    """Depth of a bracket sequence (``structure``) if at most ``limit``, ``limit + 1`` if
+    deeper, None when the brackets do not pair up. A usual page (a few KiB of brackets, three
+    levels) takes a few rounds that each drop the innermost pairs (C-speed regex: the rounds
+    needed are the depth); whatever is left after them is measured in one linear pass."""
+    depth = 0
+    while brackets and depth < _PAIR_ROUNDS:
+        reduced = _INNERMOST_PAIR.sub(b"", brackets)
+        if len(reduced) == len(brackets):
+            return None
+        brackets = reduced
+        depth += 1
+    if brackets:
+        levels = list(accumulate(map(_BRACKET_STEP.__getitem__, brackets)))
+        if levels[-1] != 0 or min(levels) < 0:
+            return None
+        depth += max(levels)
+    return depth if depth <= limit else limit + 1
+
+
+def unusable_reason(raw: bytes, unique_key: str | None = None) -> str | None:
+    """Why a complete page is unusable: nested deeper than orjson takes, or holding text that
+    is not UTF-8 (or a lone surrogate escape), naming the field and the record's
+    ``unique_key`` when it can (never the value). None when the page is just not JSON, e.g.
+    truncated (worth a retry)."""
+    depth = nesting(structure(raw), ORJSON_MAX_NESTING)
+    if depth is None:
+        return None
+    if depth > ORJSON_MAX_NESTING:
+        return (
+            f"nested deeper than {ORJSON_MAX_NESTING} levels, the JSON parser's limit "
+            "(Operate's records nest at most 4)"
+        )
+    try:
+        raw.decode("utf-8")
+        what = "a lone surrogate escape (\\ud800-\\udfff), which is not Unicode text"
+    except UnicodeDecodeError as exc:
+        what = f"bytes that are not UTF-8 (at byte {exc.start} of the page)"
+    try:
+        document = json.loads(raw.decode("utf-8", "surrogateescape"))
+    except (ValueError, RecursionError):
+        return None
+    found = _first_bad_text(document)
+    if found is None:
+        return None
+    return f"{_describe_place(found, document, unique_key)} holds {what}"
+
+
+def _bad_text(value: str) -> bool:
+    return _SURROGATE.search(value) is not None
+
+
+def _walk_bad_text(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+    if isinstance(value, str):
+        if _bad_text(value):
+            yield path
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if _bad_text(key):
+                yield (*path, key)
+            yield from _walk_bad_text(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _walk_bad_text(item, (*path, index))
+
+
+def _first_bad_text(document: Any) -> tuple[Any, ...] | None:
+    return next(_walk_bad_text(document, ()), None)
+
+
+def _describe_place(path: tuple[Any, ...], document: Any, unique_key: str | None) -> str:
+    """``field 'name' of item 3 (key=2251799813685249)`` for a path into a search page."""
+    shown = [p if isinstance(p, int) else p.encode("utf-8", "replace").decode() for p in path]
+    if len(path) >= 3 and path[0] == "items" and isinstance(path[1], int):
+        item = document["items"][path[1]]
+        field_path = ".".join(str(p) for p in shown[2:])
+        ident = item.get(unique_key) if unique_key and isinstance(item, dict) else None
+        ident_text = f" ({unique_key}={ident!r})" if isinstance(ident, int | str) else ""
+        if ident_text and isinstance(ident, str) and _bad_text(ident):
+            ident_text = ""
+        return f"field {field_path!r} of item {path[1]}{ident_text}"
+    return f"member {'.'.join(str(p) for p in shown)!r} of the page" if path else "the page"
 
 
 def _skip(raw: bytes, at: int) -> int:
@@ -139,8 +310,15 @@ def read_tail(raw: bytes) -> PageTail | None:
 
 
 def read_page(raw: bytes) -> RawPage:
-    """The page's tail, or (when unsure) the whole page parsed; raises orjson's error."""
+    """The page's tail, or (when unsure) the whole page parsed. A page no parser takes raises
+    orjson's error (retried as a truncated body) unless it is complete but unusable: then it
+    is returned ``unusable``, for the paging loop to refuse with the export and page named."""
     tail = read_tail(raw)
     if tail is not None:
         return RawPage(raw, tail)
-    return RawPage(raw, None, orjson.loads(raw))
+    try:
+        return RawPage(raw, None, orjson.loads(raw))
+    except orjson.JSONDecodeError:
+        if unusable_reason(raw) is None:
+            raise
+    return RawPage(raw, None, unusable=True)

@@ -186,13 +186,15 @@ def iter_pages(
     """
     # v1 pages keep their raw bytes for the sink; v2 keys are strings, converted in Python.
     post_raw = getattr(client, "post_json_raw", None) if endpoint.api == "v1" else None
-    post_page = getattr(client, "post_page", None) if unparsed else None
+    # Search pages come through ``rawpage``: a complete page no parser takes (text that is not
+    # UTF-8, nesting too deep) is refused with the export and page named, not retried.
+    post_page = getattr(client, "post_page", None)
     number = 0
     while paginator.has_next:
         body = paginator.next_request()
         number += 1
         raw = None
-        if post_page is not None:
+        if post_page is not None and unparsed:
             page = post_page(endpoint.search_path, body, stats=stats)
             items = paginator.update_state_raw(page)
             if items is None:
@@ -201,6 +203,11 @@ def iter_pages(
                 )
             else:
                 yield Page(items, paginator.cursor, paginator.total, page.raw, None, 0, number)
+            continue
+        if post_page is not None:
+            page = post_page(endpoint.search_path, body, stats=stats)
+            items = paginator.update_state(paginator.parse(page))
+            yield Page(items, paginator.cursor, paginator.total, page.raw if post_raw else None)
             continue
         if post_raw is not None:
             raw, response = post_raw(endpoint.search_path, body, stats=stats)
@@ -361,6 +368,11 @@ class _Run:
                 if page is _DONE:
                     break
                 if isinstance(page, BaseException):
+                    if isinstance(page, Exception):
+                        # Pages fetched before the failure fail on their own first (an
+                        # oversized page is reported as such, not as what paging hit next).
+                        while pending:
+                            write_oldest()
                     raise page
                 result.total_reported = page.total
                 batch: Future[Any] | None = None

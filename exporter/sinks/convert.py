@@ -32,8 +32,8 @@ import pyarrow as pa
 from exporter.endpoints import Endpoint, Kind
 from exporter.endpoints_v2 import V2Kind
 from exporter.errors import OutputError, ProtocolError
-from exporter.paging import check_count, checked_items
-from exporter.rawpage import RawPage
+from exporter.paging import check_count, check_keys, checked_items
+from exporter.rawpage import RawPage, UnusablePage
 from exporter.sinks.arrow_schema import (
     DECISION_INPUT_TYPE,
     EVALUATED_INPUT_TYPE,
@@ -106,7 +106,15 @@ _KEY_EXPECTED = "an integer within int64 (or a string of its digits)"
 def _json_objects(values: list[Any]) -> pa.Array:
     if any(v is not None and not isinstance(v, dict) for v in values):
         raise _Mismatch("a JSON object")
-    return pa.array([None if v is None else orjson.dumps(v).decode() for v in values], pa.string())
+    try:
+        texts = [None if v is None else orjson.dumps(v).decode() for v in values]
+    except orjson.JSONEncodeError:
+        raise _Mismatch(f"a JSON object nested at most {WRITABLE_NESTING} levels") from None
+    return pa.array(texts, pa.string())
+
+
+# orjson writes at most this many levels (deeper: JSONEncodeError "Recursion limit reached").
+WRITABLE_NESTING = 254
 
 
 def _booleans(values: list[Any]) -> pa.Array:
@@ -231,9 +239,10 @@ def _type_name(value: Any) -> str:
         return "boolean"
     if isinstance(value, int):
         return "integer beyond int64" if not -(2**63) <= value < 2**63 else "integer"
-    return {float: "float", str: "string", list: "list", dict: "object"}.get(
-        type(value), type(value).__name__
-    )
+    if isinstance(value, float):
+        # orjson reads an integer beyond 64 bits (2^70) as a float: say so.
+        return "float (or an integer beyond 64 bits, which JSON parsers read as a float)"
+    return {str: "string", list: "list", dict: "object"}.get(type(value), type(value).__name__)
 
 
 def _identity(values: Sequence[Any]) -> tuple[tuple[str, Any], ...]:
@@ -259,6 +268,7 @@ class RecordConverter:
         self._raw_options = _raw_parse_options(endpoint, self._columns)
         self._page_options = _raw_parse_options(endpoint, self._columns, unknown="infer")
         self._dates = [i for i, f in enumerate(self._columns) if f.kind is Kind.DATE]
+        self._key_fields = endpoint.fields_of_kind(Kind.KEY)
 
     def convert(
         self, records: Sequence[dict[str, Any]], raw: bytes | None = None
@@ -310,16 +320,20 @@ class RecordConverter:
         """
         assert page.tail is not None and self._page_options is not None
         name = self.export.name
-        start, end = page.tail.cut
-        batch = self._decode(page.raw[:start] + page.raw[end:], self._page_options, None)
-        if batch is not None:
-            check_count(name, number, batch.num_rows, size)
-            return batch
+        # Arrow's JSON reader recurses per level (~20,000 crash the process): it only gets
+        # pages that provably nest less; orjson (the fallback) refuses beyond 1024 levels.
+        if page.tail.arrow_safe():
+            start, end = page.tail.cut
+            batch = self._decode(page.raw[:start] + page.raw[end:], self._page_options, None)
+            if batch is not None:
+                check_count(name, number, batch.num_rows, size)
+                return batch
         try:
-            response = orjson.loads(page.raw)
-        except orjson.JSONDecodeError:
-            raise ProtocolError(f"{name}: page {number} is not valid JSON") from None
+            response = page.json(self.endpoint.unique_key)
+        except UnusablePage as exc:
+            raise ProtocolError(f"{name}: page {number}: {exc.reason}") from None
         records = checked_items(name, number, response, size)
+        check_keys(name, number, records, self._key_fields, self.endpoint.unique_key)
         cursor = response.get("sortValues") if isinstance(response, dict) else None
         if not isinstance(cursor, list) or _identity(cursor) != _identity(page.tail.cursor):
             raise ProtocolError(
@@ -351,6 +365,10 @@ class RecordConverter:
                 return None  # a null item, or an unknown field (inferred): the Python path
             if records is not None and len(items) != len(records):
                 return None
+            if records is None:
+                # Arrow's JSON reader copies string bytes as they are: text that is not UTF-8
+                # would give a file no reader opens. orjson (the fallback) names the field.
+                items.validate(full=True)
             arrays: list[pa.Array] = items.flatten()
             for i in self._dates:
                 arrays[i] = arrays[i].cast(TIMESTAMP_TYPE)
@@ -408,7 +426,16 @@ class RecordConverter:
                     extra = {} if extra is None else extra
                     extra[name] = items
             if extra is not None:
-                out[i] = orjson.dumps(extra).decode()
+                try:
+                    out[i] = orjson.dumps(extra).decode()
+                except orjson.JSONEncodeError:
+                    ident = record.get(self.endpoint.unique_key)
+                    raise OutputError(
+                        f"export {self.export.name!r}: record "
+                        f"{self.endpoint.unique_key}={ident!r} (row {i}) has fields the schema "
+                        f"does not know nested deeper than the {WRITABLE_NESTING} levels "
+                        "_extra can hold"
+                    ) from None
         return out
 
     def _locate(

@@ -12,9 +12,25 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from exporter.errors import OutputError
 from exporter.sinks.parts import HashingStream
 
 JSONL_COMPRESSIONS = ("none", "gzip")
+# orjson writes at most this many levels of nesting (a parsed page may hold up to 1024).
+WRITABLE_NESTING = 254
+
+
+def _unwritable(records: list[dict[str, Any]]) -> str:
+    """Which record of a page orjson cannot write, and why (never its values)."""
+    for index, record in enumerate(records):
+        try:
+            orjson.dumps(record)
+        except orjson.JSONEncodeError as exc:
+            return (
+                f"record {index} of the page cannot be written as JSON ({exc}): it nests deeper "
+                f"than the {WRITABLE_NESTING} levels JSONL output can hold"
+            )
+    return "a record of the page cannot be written as JSON"
 
 
 class JsonlPartWriter:
@@ -27,7 +43,10 @@ class JsonlPartWriter:
     def write(self, records: list[dict[str, Any]], batch: pa.RecordBatch | None) -> None:
         if not records:
             return
-        data = b"\n".join(map(orjson.dumps, records)) + b"\n"
+        try:
+            data = b"\n".join(map(orjson.dumps, records)) + b"\n"
+        except orjson.JSONEncodeError:
+            raise OutputError(_unwritable(records)) from None
         if self._gzip is not None:
             data = self._gzip.compress(data)
         if data:
