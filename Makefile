@@ -24,8 +24,8 @@ lint: $(STAMP) ## ruff check + ruff format --check
 	$(VENV)/bin/ruff check exporter tests
 	$(VENV)/bin/ruff format --check exporter tests
 
-test: lint ## Lint, then run the test suite
-	$(PY) -m pytest
+test: lint ## Lint, then run the test suite (in parallel: one worker per core)
+	$(PY) -m pytest -n auto
 
 demo: $(STAMP) ## Start the bundled simulator, export configs/demo.yaml, print a summary
 	$(PY) -m exporter.demo
