@@ -133,6 +133,11 @@ class V2Api:
         self._cache: OrderedDict[bytes, _Ordered] = OrderedDict()
         self._lock = threading.Lock()
 
+    def invalidate(self) -> None:
+        """Live mode changed the data: cached result orders are stale."""
+        with self._lock:
+            self._cache.clear()
+
     def handle(self, method: str, path: str, body: bytes) -> Response:
         if path == "/v2/topology":
             if method != "GET":

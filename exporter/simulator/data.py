@@ -98,10 +98,26 @@ class Table:
     unique_key: str
     rows: list[Row]
     index: dict[Any, int] = field(default_factory=dict)
+    # False once live mode appended a key below the last one: searches then sort by key.
+    key_ordered: bool = True
 
     def __post_init__(self) -> None:
         self.rows.sort(key=lambda r: r[self.unique_key])
         self.index = {r[self.unique_key]: i for i, r in enumerate(self.rows)}
+
+    def put(self, row: Row) -> tuple[int, bool]:
+        """Live mode: replace the row with the same key, or append a new one (positions of
+        existing rows never move, so caches by position stay valid). -> (position, appended)."""
+        key = row[self.unique_key]
+        position = self.index.get(key)
+        if position is not None:
+            self.rows[position] = row
+            return position, False
+        if self.rows and key < self.rows[-1][self.unique_key]:
+            self.key_ordered = False
+        self.index[key] = len(self.rows)
+        self.rows.append(row)
+        return len(self.rows) - 1, True
 
 
 class Dataset:

@@ -298,6 +298,11 @@ class SearchEngine:
         self._cache: OrderedDict[tuple[Any, ...], _Ordered] = OrderedDict()
         self._lock = threading.Lock()
 
+    def invalidate(self) -> None:
+        """Live mode changed the table: cached result orders are stale."""
+        with self._lock:
+            self._cache.clear()
+
     def _sort_fields(self, query: Query) -> list[tuple[str, bool]]:
         return [*query.sort, (self.endpoint.unique_key, False)]
 
@@ -336,7 +341,7 @@ class SearchEngine:
         fields = self._sort_fields(query)
         comp = self._component
         keys = [tuple(comp(n, d, rows[i].get(n)) for n, d in fields) for i in positions]
-        if query.sort:
+        if query.sort or not self.table.key_ordered:
             order = sorted(range(len(positions)), key=keys.__getitem__)
             positions = [positions[j] for j in order]
             keys = [keys[j] for j in order]

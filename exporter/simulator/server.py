@@ -12,6 +12,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,8 +22,10 @@ import orjson
 from exporter.simulator.api import V1Api
 from exporter.simulator.api_v2 import V2Api
 from exporter.simulator.auth import IDENTITY_TOKEN_PATH, SAAS_TOKEN_PATH, Authenticator
-from exporter.simulator.data import Dataset
+from exporter.simulator.clock import DEFAULT_START, Clock, ClockError, format_iso, parse_instant
+from exporter.simulator.data import Dataset, Row
 from exporter.simulator.faults import FaultConfig, FaultInjector
+from exporter.simulator.live import Change, LiveConfig, LiveWorld
 from exporter.simulator.responses import (
     LOGIN_PAGE,
     Response,
@@ -58,6 +61,18 @@ class SimulatorConfig:
     # v2 only: the Camunda version whose response shapes, filters and sorts are served (8.9:
     # explicit nulls for required-nullable fields; 8.8: nulls left out, 8.8's fields only).
     server_version: str = "8.9"
+    # The clock every Date header reports (ISO 8601; None: 2026-11-27T00:00:00Z, just after the
+    # generated history). It stands still unless moved, or flows clock_rate simulated seconds
+    # per real second.
+    clock_start: str | None = None
+    clock_rate: float = 0.0
+    # Live mode: instances start, run and finish as the clock advances (see live.py).
+    live: bool = False
+    live_instances_per_minute: float = 10.0
+    visibility_lag: float = 5.0  # seconds from a change to search showing it (importer lag)
+    late_fraction: float = 0.0  # share of changes shown late_seconds after them instead
+    late_seconds: float = 90.0
+    late_resources: tuple[str, ...] = ()  # resources late_fraction applies to; empty: all
 
 
 class _Server(ThreadingHTTPServer):
@@ -151,7 +166,7 @@ class _Handler(BaseHTTPRequestHandler):
                 else problem(404, f"No endpoint {method} {path}", "Requested resource not found")
             )
         else:
-            response = api.handle(method, path, body)
+            response = sim.answer(api, method, path, body)
         response.headers.extend(extra)
         self._send(response, truncate=truncate)
 
@@ -206,6 +221,7 @@ class _Handler(BaseHTTPRequestHandler):
         if truncate:
             body = body[: len(body) // 2]  # a complete HTTP answer whose JSON is cut short
         self.send_response(response.status)
+        self.send_header("Date", self.server.sim.clock.http_date())
         if response.content_type:
             self.send_header("Content-Type", response.content_type)
         for name, value in [*response.headers, *(extra or [])]:
@@ -265,6 +281,15 @@ class Simulator:
         )
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        start = config_start(self.config)
+        self.clock = Clock(start, self.config.clock_rate)
+        # Live mode serialises API requests with clock moves: one consistent state per answer.
+        self._live_lock = threading.RLock()
+        self._shown: dict[tuple[str, Any], tuple[int, int]] = {}
+        self.live: LiveWorld | None = None
+        if self.config.live:
+            self.live = LiveWorld(self.dataset, _live_config(self.config), self.config.seed, start)
+            self.clock.on_move = self._refuse_going_back
 
     # ------------------------------------------------------------ lifecycle
 
@@ -344,4 +369,161 @@ class Simulator:
             return json_response(200, faults.to_dict())
         if path == "/__sim/faults" and method == "GET":
             return json_response(200, self.faults.config.to_dict())
+        if path == "/__sim/clock" and method in ("GET", "POST"):
+            return self._clock_control(method, body)
         return json_response(404, {"message": f"No control endpoint {method} {path}"})
+
+    # ------------------------------------------------------------ clock and live mode
+
+    def now(self) -> int:
+        """The simulator's current time in epoch milliseconds (what the Date header reports)."""
+        return self.clock.now()
+
+    def _refuse_going_back(self, current: int, target: int) -> None:
+        if self.live is not None and target < max(current, self.live.engine_ms):
+            raise ClockError(
+                f"live mode cannot go back in time (now {format_iso(current)}, "
+                f"asked for {format_iso(target)})"
+            )
+
+    def _clock_control(self, method: str, body: bytes) -> Response:
+        if method == "POST":
+            try:
+                data = orjson.loads(body or b"{}")
+                if not isinstance(data, dict) or len(set(data) & {"set", "advance"}) != 1:
+                    raise ClockError('expected {"set": "<ISO date-time>"} or {"advance": "PT1H"}')
+                if "set" in data:
+                    if not isinstance(data["set"], str):
+                        raise ClockError("set takes an ISO 8601 date-time string")
+                    self.clock.set(data["set"])
+                else:
+                    self.clock.advance(data["advance"])
+            except (ClockError, orjson.JSONDecodeError) as exc:
+                return json_response(400, {"message": str(exc)})
+        self.sync()
+        now = self.now()
+        return json_response(
+            200,
+            {
+                "now": format_iso(now),
+                "epochMillis": now,
+                "rate": self.clock.rate,
+                "live": bool(self.live),
+            },
+        )
+
+    def answer(self, api: Any, method: str, path: str, body: bytes) -> Response:
+        """An API answer over the state visible now (live mode: under the live lock)."""
+        if self.live is None:
+            return api.handle(method, path, body)
+        with self._live_lock:
+            self.sync()
+            return api.handle(method, path, body)
+
+    def sync(self) -> None:
+        """Live mode: run the engine up to now and show every change whose lag has passed."""
+        live = self.live
+        if live is None:
+            return
+        with self._live_lock:
+            now = self.clock.now()
+            if now > live.engine_ms:
+                live.advance(now)
+            touched = {self._show(change) for change in live.newly_visible(now)}
+            touched.discard(None)
+            for name in touched:
+                if self.api is not None and name in self.api.engines:
+                    self.api.engines[name].invalidate()
+            if touched and self.api_v2 is not None:
+                self.api_v2.invalidate()
+
+    def _show(self, change: Change) -> str | None:
+        """Put one newly visible change into the searchable table, unless a newer change of
+        the same record is already shown (a late change does not undo a later one)."""
+        rank = (change.time, change.seq)
+        ident = (change.resource, change.key)
+        if rank < self._shown.get(ident, (-1, -1)):
+            return None
+        self._shown[ident] = rank
+        position, appended = self.dataset.table(change.resource).put(change.row)
+        self.view.row_changed(change.resource, position)
+        self.view_v2.row_changed(change.resource, position, appended)
+        return change.resource
+
+    def truth(
+        self, resource: str, as_of: int | str | datetime | None = None, api: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Records of ``resource`` as search shows them at ``as_of`` (default: now), complete
+        (hydrated), in unique-key order: API-neutral rows (dates in epoch ms, int keys), or
+        rendered as ``api`` "v1"/"v2" GET-by-key records. Without live mode: the dataset."""
+        when = self.now() if as_of is None else to_epoch_ms(as_of)
+        if self.live is None:
+            rows: list[Row] = list(self.dataset.raw_rows(resource))
+        else:
+            with self._live_lock:
+                self.sync()
+                if when > self.now():
+                    raise ValueError("truth as_of lies in the future: advance the clock first")
+                rows = self.live.visible_rows(resource, when)
+        if api is None:
+            return [dict(r) for r in rows]
+        if api == "v1":
+            return [self.view.full_record(resource, r) for r in rows]
+        if api == "v2":
+            return [self.view_v2.render_full(resource, r) for r in rows]
+        raise ValueError(f"api must be None, 'v1' or 'v2', not {api!r}")
+
+    def truth_window(
+        self,
+        resource: str,
+        field: str,
+        start: int | str | datetime,
+        end: int | str | datetime,
+        as_of: int | str | datetime | None = None,
+        api: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """``truth`` restricted to records whose date ``field`` (API-neutral, v1 name: endDate,
+        creationTime, evaluationDate; v2-only resources: their own names) lies in [start, end)."""
+        low, high = to_epoch_ms(start), to_epoch_ms(end)
+        rows = self.truth(resource, as_of)
+        chosen = [r for r in rows if field in r and low <= r[field] < high]
+        if api is None:
+            return chosen
+        rendered = {"v1": self.view.full_record, "v2": self.view_v2.render_full}[api]
+        return [rendered(resource, r) for r in chosen]
+
+    def truth_changes(
+        self, since: int | str | datetime, until: int | str | datetime, resource: str | None = None
+    ) -> list[Change]:
+        """Live mode: every change that happened in [since, until) (by its ``time``), in order;
+        ``Change.visible_at`` says when search shows it. Empty without live mode."""
+        if self.live is None:
+            return []
+        with self._live_lock:
+            self.sync()
+            return self.live.changes(to_epoch_ms(since), to_epoch_ms(until), resource)
+
+
+def to_epoch_ms(value: int | str | datetime) -> int:
+    if isinstance(value, bool):
+        raise ValueError("a time is epoch ms, an ISO 8601 string or an aware datetime")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, datetime):
+        return Clock(0).set(value)
+    return parse_instant(value)
+
+
+def config_start(config: SimulatorConfig) -> int:
+    """Epoch ms the clock starts at: ``clock_start``, or just after the generated history."""
+    return DEFAULT_START if config.clock_start is None else parse_instant(config.clock_start)
+
+
+def _live_config(config: SimulatorConfig) -> LiveConfig:
+    return LiveConfig(
+        instances_per_minute=config.live_instances_per_minute,
+        visibility_lag_ms=round(config.visibility_lag * 1000),
+        late_fraction=config.late_fraction,
+        late_ms=round(config.late_seconds * 1000),
+        late_resources=tuple(config.late_resources),
+    )

@@ -87,6 +87,17 @@ class V1View:
     def search_records(self, name: str) -> list[dict[str, Any]]:
         return [self.search_record(name, r) for r in self.dataset.raw_rows(name)]
 
+    def row_changed(self, name: str, position: int) -> None:
+        """Live mode replaced or appended the row at ``position``: drop its cached bytes."""
+        cache = self._encoded.get(name)
+        if cache is None:
+            return
+        with self._lock:
+            if position < len(cache):
+                cache[position] = None
+            else:
+                cache.extend([None] * (position + 1 - len(cache)))
+
     def encoded(self, name: str, positions: list[int]) -> list[bytes]:
         """Search-view JSON bytes of the given rows, encoded once on first use and cached.
 

@@ -219,6 +219,47 @@ class V2View:
                 out.pop(hidden, None)
         return out
 
+    # -- live mode ----------------------------------------------------------------------
+
+    def row_changed(self, name: str, position: int, appended: bool) -> None:
+        """Live mode replaced (or appended) the row at ``position``: keep the lookups and the
+        rendered lists that exist in step, record by record, instead of rendering all again."""
+        row = self.dataset.raw_rows(name)[position]
+        self._update_lookups(name, row)
+        for cache, hydrated in ((self._full, True), (self._search, False)):
+            records = cache.get(name)
+            if records is not None:
+                _store(records, position, appended, self._render(name, row, hydrated))
+        filterable = self._filterable
+        if name in ("process-instances", "flownode-instances", "incidents", "jobs"):
+            # A process instance's filter attributes come from its elements, incidents, jobs.
+            filterable.pop("process-instances", None)
+        records = filterable.get(name)
+        if records is not None:
+            hidden = self._hidden_attributes(name)
+            record = self._search[name][position]
+            _store(records, position, appended, {**record, **hidden(row)} if hidden else record)
+
+    def _update_lookups(self, name: str, row: Row) -> None:
+        if name in ("process-definitions", "decision-definitions", "decision-requirements"):
+            return
+        instance_key = row["key"] if name == "process-instances" else row["processInstanceKey"]
+        if name == "process-instances":
+            self._instances[instance_key] = row
+        # Live instances are roots; their records may become visible before the instance.
+        self._roots.setdefault(instance_key, instance_key)
+        if name == "variables":
+            if "_scopes" in self.__dict__:
+                self._scopes.setdefault(row["scopeKey"], {})[row["name"]] = row["value"]
+            if "_instance_vars" in self.__dict__:
+                self._instance_vars.setdefault(instance_key, {})[row["name"]] = row["value"]
+        elif name == "decision-instances" and row["id"].endswith("-1"):
+            self._root_decisions[row["key"]] = int(row["decisionDefinitionId"])
+
+    def render_full(self, name: str, row: Row) -> dict[str, Any]:
+        """One API-neutral row as GET by key returns it (the truth of a live snapshot)."""
+        return self._render(name, row, True)
+
     # -- views --------------------------------------------------------------------------
 
     def records(self, name: str) -> list[dict[str, Any]]:
@@ -323,3 +364,10 @@ class V2View:
 
     def endpoint(self, name: str) -> V2Endpoint:
         return V2_ENDPOINTS[name]
+
+
+def _store(records: list[Any], position: int, appended: bool, record: Any) -> None:
+    if appended and position == len(records):
+        records.append(record)
+    else:
+        records[position] = record
