@@ -34,6 +34,7 @@ import orjson
 
 from exporter.endpoints import Kind
 from exporter.endpoints_v2 import V2_ENDPOINTS, V2Endpoint
+from exporter.simulator.clock import ClockError, parse_instant
 from exporter.simulator.data import Dataset
 from exporter.simulator.responses import Response, v2_problem
 from exporter.simulator.stats import Stats
@@ -267,10 +268,12 @@ class V2Api:
                 self._cache.move_to_end(cache_key)
                 return hit
         fields, descending, kinds = self._sort_fields(endpoint, sort)
+        everything = self.view.filter_records(endpoint.name)
+        candidates = self._date_candidates(endpoint, filter_doc)
         matched = [
             position
-            for position, record in enumerate(self.view.filter_records(endpoint.name))
-            if _matches(filter_doc, record, endpoint, self.view)
+            for position in (range(len(everything)) if candidates is None else candidates)
+            if _matches(filter_doc, everything[position], endpoint, self.view)
         ]
         records = self.view.search_records(endpoint.name)
         comparable = functools.cmp_to_key(lambda a, b: _compare(a, b, descending))
@@ -285,6 +288,39 @@ class V2Api:
             while len(self._cache) > 32:
                 self._cache.popitem(last=False)
         return ordered
+
+    def _date_candidates(self, endpoint: V2Endpoint, filter_doc: dict) -> list[int] | None:
+        """Positions that may match a top-level date range (``$gte``/``$lt``/...), found by
+        comparing the rows' epoch millis instead of parsing every record's date string; the
+        full filter then decides on these only. A superset (bounds widened by 1 ms, so a
+        sub-millisecond operand cannot drop a match); None when no date range narrows."""
+        bounds = []
+        for name, cond in filter_doc.items():
+            spec = endpoint.field(name) if isinstance(name, str) else None
+            if spec is None or spec.kind is not Kind.DATE or not isinstance(cond, dict):
+                continue
+            low, high = -(2**63), 2**63
+            try:
+                for op, operand in cond.items():
+                    if op in ("$gt", "$gte", "$eq"):
+                        low = max(low, parse_instant(operand) - 1)
+                    if op in ("$lt", "$lte", "$eq"):
+                        high = min(high, parse_instant(operand) + 1)
+            except (ClockError, AttributeError, TypeError):
+                continue  # validated already; an odd operand just does not narrow
+            if (low, high) != (-(2**63), 2**63):
+                bounds.append((_raw_date_field(endpoint, name), low, high))
+        if not bounds:
+            return None
+        rows = self.dataset.raw_rows(endpoint.name)
+        return [
+            position
+            for position, row in enumerate(rows)
+            if all(
+                (value := row.get(field)) is not None and low <= value <= high
+                for field, low, high in bounds
+            )
+        ]
 
     @staticmethod
     def _sort_fields(endpoint: V2Endpoint, sort: list) -> tuple[list[str], list[bool], list[Any]]:
@@ -361,3 +397,11 @@ class V2Api:
                 return Response(204, b"", None)
             return Response(200, text.encode("utf-8"), "text/xml;charset=UTF-8")
         return Response(200, orjson.dumps(self.view.full_record(name, position)))
+
+
+def _raw_date_field(endpoint: V2Endpoint, name: str) -> str:
+    """The API-neutral row's name of a v2 date field (v1's name; jobs' 8.9 times are hidden)."""
+    if endpoint.name == "jobs" and name in ("creationTime", "lastUpdateTime"):
+        return f"_{name}"
+    spec = endpoint.field(name)
+    return getattr(spec, "v1_name", None) or name
