@@ -8,6 +8,7 @@ import time
 import click
 
 from exporter.simulator.auth import AUDIENCES, MODES
+from exporter.simulator.clock import format_iso
 from exporter.simulator.faults import KINDS, FaultConfig
 from exporter.simulator.server import Simulator, SimulatorConfig
 from exporter.simulator.v2 import SERVER_VERSIONS
@@ -18,12 +19,14 @@ Examples:
   SIM_CLIENT_SECRET=s3cret operate-export simulate --auth saas --token-ttl 60
   operate-export simulate --fault-rate 429=0.05 --fault-rate reset=0.01 --latency-ms 20
   operate-export simulate --api v2 --server-version 8.8
+  operate-export simulate --live --clock-rate 60 --api both   # a minute per second
 
 \b
 Credentials: --client-secret and --password default to the environment variables
 SIM_CLIENT_SECRET and SIM_PASSWORD (preferred over flags: flags show up in `ps`).
 Fault kinds: 429, 500, 502, 503, 504, reset, slow, truncated, html.
-Control: GET /__sim/stats, POST /__sim/faults with FaultConfig JSON.
+Control: GET /__sim/stats, POST /__sim/faults with FaultConfig JSON,
+GET /__sim/clock, POST /__sim/clock with {"set": "2026-11-27T10:00:00Z"} or {"advance": "PT1H"}.
 """
 
 
@@ -149,6 +152,47 @@ def _parse_faults(values: tuple[str, ...], latency_ms: int) -> FaultConfig:
     help="v2: the Camunda version whose response shapes, filters and sorts are served "
     "(8.9 sends explicit nulls for required-nullable fields).",
 )
+@click.option(
+    "--live",
+    is_flag=True,
+    help="Live mode: as the clock advances, instances start, run and finish, incidents open "
+    "and resolve, variables change; search shows each change --visibility-lag seconds later.",
+)
+@click.option(
+    "--clock-start",
+    default=None,
+    metavar="ISO",
+    help="Start time of the clock (default 2026-11-27T00:00:00Z, after the generated history).",
+)
+@click.option(
+    "--clock-rate",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Simulated seconds per real second (0: the clock moves only via POST /__sim/clock).",
+)
+@click.option(
+    "--live-rate",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Live mode: new process instances per simulated minute.",
+)
+@click.option(
+    "--visibility-lag",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Live mode: seconds from a change to search showing it (importer lag).",
+)
+@click.option(
+    "--late-fraction",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Live mode: share of changes shown --late-seconds after them instead.",
+)
+@click.option("--late-seconds", default=90.0, show_default=True, type=click.FloatRange(0))
 def simulate(
     host: str,
     port: int,
@@ -168,6 +212,13 @@ def simulate(
     fault_rates: tuple[str, ...],
     api: str,
     server_version: str,
+    live: bool,
+    clock_start: str | None,
+    clock_rate: float,
+    live_rate: float,
+    visibility_lag: float,
+    late_fraction: float,
+    late_seconds: float,
 ) -> None:
     """Run the bundled Operate simulator (a real HTTP/1.1 server) until Ctrl-C."""
     faults = _parse_faults(fault_rates, latency_ms)
@@ -189,8 +240,18 @@ def simulate(
         port=port,
         api=api,
         server_version=server_version,
+        live=live,
+        clock_start=clock_start,
+        clock_rate=clock_rate,
+        live_instances_per_minute=live_rate,
+        visibility_lag=visibility_lag,
+        late_fraction=late_fraction,
+        late_seconds=late_seconds,
     )
-    sim = Simulator(config)
+    try:
+        sim = Simulator(config)
+    except ValueError as exc:  # a bad --clock-start
+        raise click.BadParameter(str(exc), param_hint="--clock-start") from None
     try:
         sim.start()
     except OSError as exc:
@@ -208,6 +269,9 @@ def simulate(
             if auth == "cookie"
             else f"user:      {username!r}"
         )
+    mode = f"live, {live_rate:g} instances/min, lag {visibility_lag:g} s" if live else "static"
+    flow = f"{clock_rate:g}x real time" if clock_rate else "standing still"
+    click.echo(f"clock:     {format_iso(sim.now())} ({flow}; {mode}): {sim.base_url}/__sim/clock")
     click.echo(f"stats:     {sim.base_url}/__sim/stats   (Ctrl-C to stop)", nl=True)
     if os.environ.get("SIM_EXIT_AFTER"):  # test hook: serve for N seconds, then stop
         deadline = time.monotonic() + float(os.environ["SIM_EXIT_AFTER"])
