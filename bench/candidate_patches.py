@@ -1,6 +1,6 @@
 """Candidate optimisations of operate-export, applied by monkeypatching for A/B measurement.
 
-Loaded by ``bench/candidates.py`` in the exporter's child process before ``exporter.cli.main``;
+Loaded by ``bench/candidates.py`` in the exporter's child process before ``exporter.cli.app.main``;
 the ``CANDIDATES`` environment variable selects them (comma-separated). ``dict``, ``extras``,
 ``stream`` and ``env`` were measured here first and are now part of the exporter itself (applying
 them again measures nothing new); ``switch*`` and ``threadcpu`` are still only measurements:
@@ -64,7 +64,7 @@ def _single_read() -> None:
     import requests
     import urllib3
 
-    from exporter import http
+    from exporter.transport import http
 
     def _attempt(
         self: Any, method: str, url: str, headers: Any, data: Any, expect: Any, stats: Any
@@ -99,7 +99,7 @@ def _single_read() -> None:
 def _environment_once() -> None:
     import requests
 
-    from exporter import http
+    from exporter.transport import http
 
     original = http.Transport.session
 
@@ -126,7 +126,7 @@ def _thread_cpu() -> None:
     """Not an optimisation: appends each exporter thread's CPU time to $THREAD_CPU_LOG."""
     import time
 
-    from exporter import runner
+    from exporter.pipeline import runner
 
     def timed(original: Any, label: str) -> Any:
         def wrapper(*args: Any, **kwargs: Any) -> Any:

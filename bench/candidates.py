@@ -72,13 +72,14 @@ def main(argv: list[str]) -> int:
             )
             spec_path = work / "spec.yaml"
             spec_path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+
             def code(tree: str | None) -> str:
                 first = f"sys.path.insert(0, {tree!r}); " if tree else ""
                 return (
                     f"import sys; {first}sys.path.insert(1, {str(BENCH_DIR)!r}); "
                     "import candidate_patches; "
                     f"sys.argv = ['operate-export', 'run', {str(spec_path)!r}]; "
-                    "from exporter.cli import main; main()"
+                    "from exporter.cli.app import main; main()"
                 )
 
             results: dict[str, list[tuple[float, float, int]]] = {"limit": []}

@@ -37,7 +37,7 @@ from harness import (  # noqa: E402
     count_parquet_rows,
 )
 
-from exporter.endpoints import get_endpoint  # noqa: E402
+from exporter.api import get_endpoint  # noqa: E402
 
 FRAME = re.compile(r"^(?P<func>.*) \((?P<file>.*?)(?::(?P<line>\d+))?\)$")
 

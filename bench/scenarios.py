@@ -24,7 +24,7 @@ from clients import (
 )
 from harness import Figure, Sample, SimulatorProcess
 
-from exporter.endpoints import ENDPOINT_NAMES, get_endpoint
+from exporter.api import ENDPOINT_NAMES, get_endpoint
 
 FLOWNODES = "flownode-instances"
 PAGE_SIZE = 1000

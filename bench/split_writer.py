@@ -28,7 +28,7 @@ def _write_parquet(conn: Connection, endpoint_name: str, out_file: str) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from exporter.endpoints import get_endpoint
+    from exporter.api import get_endpoint
     from exporter.sinks.convert import RecordConverter
     from exporter.spec import ExportSpec
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from exporter.endpoints import Endpoint, Kind
+from exporter.api.types import Endpoint, Kind
 from exporter.sinks.arrow_schema import wanted
 from exporter.spec import ExportSpec
 

@@ -9,18 +9,11 @@ from typing import Any
 
 import pytest
 
+from exporter.api.validation import load_spec
 from exporter.errors import SpecError
-from exporter.runner import RunOptions, run_job
+from exporter.pipeline.runner import RunOptions, run_job
 from exporter.sinks import MANIFEST_NAME
-from exporter.spec import (
-    AuthSpec,
-    ExportSpec,
-    JobSpec,
-    OutputSpec,
-    RetrySpec,
-    SourceSpec,
-    load_spec,
-)
+from exporter.spec import AuthSpec, ExportSpec, JobSpec, OutputSpec, RetrySpec, SourceSpec
 from tests.test_runner import read_snapshot
 
 

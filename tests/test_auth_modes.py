@@ -10,10 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from exporter.auth import ClientCredentials, CookieSession
 from exporter.errors import AuthError
-from exporter.http import ApiClient, RequestStats, Transport
 from exporter.simulator import Simulator
+from exporter.transport.auth import ClientCredentials, CookieSession
+from exporter.transport.http import ApiClient, RequestStats, Transport
 from tests.auth_helpers import SEARCH, source_for
 
 MakeSim = Callable[..., Simulator]

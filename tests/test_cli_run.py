@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 from click.testing import CliRunner
 
-from exporter.cli import cli
+from exporter.cli.app import cli
 from exporter.simulator import Simulator
 from exporter.sinks import MANIFEST_NAME
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from exporter.cli import cli
+from exporter.cli.app import cli
 from exporter.spec import schema_text
 
 REPO = Path(__file__).resolve().parent.parent

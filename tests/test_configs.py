@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporter.endpoints import REGISTRY
+from exporter.api import REGISTRY
+from exporter.api.validation import load_spec
 from exporter.errors import SpecError
-from exporter.spec import load_spec
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 SECRETS = {"OPERATE_CLIENT_ID": "id", "OPERATE_CLIENT_SECRET": "secret", "OPERATE_PASSWORD": "pw"}

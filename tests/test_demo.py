@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import yaml
 
-from exporter.demo import preview
+from exporter.cli.demo import preview
 
 ROOT = Path(__file__).resolve().parent.parent
 

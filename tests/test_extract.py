@@ -13,13 +13,12 @@ from typing import Any
 
 import pytest
 
-from exporter.endpoints import get_endpoint
-from exporter.http import ApiClient, RequestStats
-from exporter.hydrate import Hydrator
-from exporter.paging import make_paginator
-from exporter.runner import iter_pages
+from exporter.api import get_endpoint, make_paginator
+from exporter.pipeline.hydrate import Hydrator
+from exporter.pipeline.runner import iter_pages
 from exporter.simulator import Simulator
 from exporter.spec import ExportSpec, RetrySpec, SortSpec, SourceSpec
+from exporter.transport.http import ApiClient, RequestStats
 
 ENDPOINTS = (
     "process-definitions",
@@ -116,7 +115,7 @@ def expected(
 
 
 def _date_kinds() -> tuple[Any, ...]:
-    from exporter.endpoints import Kind
+    from exporter.api.types import Kind
 
     return (Kind.DATE,)
 

@@ -18,8 +18,8 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from exporter.cli import cli
-from exporter.runner import RunOptions, run_job
+from exporter.cli.app import cli
+from exporter.pipeline.runner import RunOptions, run_job
 from exporter.simulator import FaultConfig, Simulator
 from exporter.sinks import INCOMPLETE_NAME, MANIFEST_NAME
 from exporter.spec import ExportSpec

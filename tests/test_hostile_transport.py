@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 
 from exporter.errors import ApiError, RetriesExhausted
-from exporter.http import ApiClient
 from exporter.spec import LimitsSpec, RetrySpec, SourceSpec
+from exporter.transport.http import ApiClient
 from tests.hostile_server import HostileServer, Request, Wire
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,7 +43,7 @@ def _peak():
     with open(os.environ["PEAK_RSS_FILE"], "w") as out:
         out.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
 atexit.register(_peak)
-from exporter.cli import main
+from exporter.cli.app import main
 sys.argv = ["operate-export", *sys.argv[1:]]
 main()
 """

@@ -1,4 +1,4 @@
-"""Unit tests of the pure classify / Retry-After / backoff functions in exporter.retry."""
+"""Unit tests of the pure classify / Retry-After / backoff functions in exporter.transport.retry."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from exporter.retry import (
+from exporter.transport.retry import (
     Expect,
     Kind,
     backoff_delay,

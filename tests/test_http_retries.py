@@ -7,9 +7,9 @@ from collections.abc import Callable
 import pytest
 
 from exporter.errors import ApiError, RetriesExhausted
-from exporter.http import ApiClient, RequestStats
 from exporter.simulator import FaultConfig, Simulator
 from exporter.spec import RetrySpec
+from exporter.transport.http import ApiClient, RequestStats
 from tests.auth_helpers import SEARCH, source_for
 
 MakeSim = Callable[..., Simulator]

@@ -1,11 +1,11 @@
-"""Session plumbing of ``exporter.http``: keep-alive with single-read bodies, environment once."""
+"""Session plumbing of ``transport/http.py``: keep-alive, single-read bodies, environment once."""
 
 from __future__ import annotations
 
 import pytest
 
-from exporter.http import ApiClient, RequestStats, Transport
 from exporter.simulator import Simulator
+from exporter.transport.http import ApiClient, RequestStats, Transport
 from tests.auth_helpers import SEARCH, source_for
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from exporter.errors import ApiError, RetriesExhausted, SpecError
-from exporter.http import ApiClient, RequestStats
 from exporter.spec import AuthSpec, RetrySpec, SourceSpec, TlsSpec
+from exporter.transport.http import ApiClient, RequestStats
 
 BODY = b'{"items": [{"key": 9007199254740993}], "sortValues": [9007199254740993], "total": 1}'
 

@@ -27,8 +27,9 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from exporter.cli import cli
-from exporter.endpoints import Kind, get_endpoint
+from exporter.api import get_endpoint
+from exporter.api.types import Kind
+from exporter.cli.app import cli
 from exporter.simulator import FaultConfig, Simulator
 from exporter.sinks import CHECKPOINT_NAME, INCOMPLETE_NAME, MANIFEST_NAME
 

@@ -7,9 +7,10 @@ from typing import Any
 import orjson
 import pytest
 
-from exporter.endpoints import get_endpoint
+from exporter.api import get_endpoint, make_paginator
+from exporter.api.paging import format_total
+from exporter.api.v1.paging import SearchAfterPaginator
 from exporter.errors import ProtocolError
-from exporter.paging import SearchAfterPaginator, format_total, make_paginator
 from exporter.spec import ExportSpec, SortSpec
 
 BIG = 2**53 + 7  # a partition-4 style key that a float would corrupt

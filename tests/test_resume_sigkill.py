@@ -27,7 +27,8 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
-from exporter.endpoints import Kind, get_endpoint
+from exporter.api import get_endpoint
+from exporter.api.types import Kind
 from exporter.simulator import FaultConfig, Simulator
 from exporter.sinks import CHECKPOINT_NAME, EXTRA_COLUMN, INCOMPLETE_NAME, MANIFEST_NAME
 

@@ -11,8 +11,8 @@ import orjson
 import pytest
 
 from exporter.errors import UsageError
-from exporter.progress import JsonReporter, LogLineReporter, QuietReporter
-from exporter.runner import RunOptions, RunResult, run_job
+from exporter.pipeline.progress import JsonReporter, LogLineReporter, QuietReporter
+from exporter.pipeline.runner import RunOptions, RunResult, run_job
 from exporter.simulator import FaultConfig, Simulator
 from exporter.sinks import INCOMPLETE_NAME, MANIFEST_NAME
 from exporter.spec import ExportSpec, JobSpec, OutputSpec, RetrySpec, SortSpec, SourceSpec
@@ -195,7 +195,7 @@ class _Tty(io.StringIO):
 def test_terminal_reporter_redraws_in_place_only_on_a_tty(
     simulator: Simulator, tmp_path: Path
 ) -> None:
-    from exporter.progress import TerminalReporter, choose_reporter
+    from exporter.pipeline.progress import TerminalReporter, choose_reporter
 
     stream = _Tty()
     reporter = choose_reporter(stream=stream)

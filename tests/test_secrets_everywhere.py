@@ -29,10 +29,10 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
+from exporter.api.probe import choose_api
 from exporter.errors import ExporterError
-from exporter.http import ApiClient
-from exporter.probe import choose_api
 from exporter.spec import AuthSpec, RetrySpec, SourceSpec
+from exporter.transport.http import ApiClient
 from tests.hostile_server import HostileServer, Request, Wire
 from tests.secrets_util import exception_texts
 

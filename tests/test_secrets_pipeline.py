@@ -24,10 +24,10 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from exporter.cli import cli
+from exporter.api.validation import parse_spec_text
+from exporter.cli.app import cli
 from exporter.simulator import FaultConfig, Simulator
 from exporter.sinks import MANIFEST_NAME
-from exporter.spec import parse_spec_text
 from tests.secrets_util import (
     assert_no_leaks,
     exception_texts,

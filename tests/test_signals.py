@@ -23,7 +23,7 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
-from exporter.interrupt import GRACE_SECONDS
+from exporter.pipeline.interrupt import GRACE_SECONDS
 from exporter.simulator import FaultConfig, Simulator
 from exporter.sinks import CHECKPOINT_NAME, INCOMPLETE_NAME, MANIFEST_NAME
 
@@ -230,7 +230,7 @@ def test_a_second_signal_exits_at_once(make_simulator: MakeSim, tmp_path: Path) 
 def test_exit_codes_are_documented() -> None:
     from click.testing import CliRunner
 
-    from exporter.cli import cli
+    from exporter.cli.app import cli
 
     help_text = CliRunner().invoke(cli, ["run", "--help"]).output
     readme = (REPO / "README.md").read_text()

@@ -10,7 +10,7 @@ import sys
 import requests
 from click.testing import CliRunner
 
-from exporter.cli import cli
+from exporter.cli.app import cli
 
 
 def test_simulate_serves_and_prints_urls_without_secrets():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import requests
 
-from exporter.endpoints import V1_ENDPOINTS
+from exporter.api.v1.registry import V1_ENDPOINTS
 from exporter.simulator import Simulator, SimulatorConfig
 
 

@@ -19,10 +19,10 @@ import pytest
 from camunda_orchestration_sdk import CamundaClient
 from camunda_orchestration_sdk import models as sdk
 
-from exporter.endpoints_v2 import V2_ENDPOINTS
-from exporter.runner import RunOptions, run_job
+from exporter.api.v2.registry import V2_ENDPOINTS
+from exporter.api.validation import parse_spec_text
+from exporter.pipeline.runner import RunOptions, run_job
 from exporter.simulator import Simulator, SimulatorConfig
-from exporter.spec import parse_spec_text
 from tests.test_runner import read_snapshot
 
 SCALE = 30

@@ -21,8 +21,8 @@ from openapi_core.validation.request.validators import (
     V30RequestParametersValidator,
 )
 
-from exporter.endpoints import V1_ENDPOINTS
-from exporter.endpoints_v2 import V2_ENDPOINTS
+from exporter.api.v1.registry import V1_ENDPOINTS
+from exporter.api.v2.registry import V2_ENDPOINTS
 from exporter.simulator import Simulator, SimulatorConfig
 from tests.openapi_specs import SERVER, SPEC_DIR, git_blob_id, load_spec, validator
 from tests.openapi_workarounds import WORKAROUNDS, apply_workarounds

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 from sinks_records import BIG_KEY, make_pages
 
-from exporter.endpoints import V1_ENDPOINTS
+from exporter.api.v1.registry import V1_ENDPOINTS
 from exporter.errors import OutputError
 from exporter.sinks import EXTRA_COLUMN, RecordConverter
 

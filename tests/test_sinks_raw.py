@@ -13,12 +13,12 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from exporter.endpoints import V1_ENDPOINTS
+from exporter.api.v1.registry import V1_ENDPOINTS
 from exporter.errors import OutputError
-from exporter.http import ApiClient
 from exporter.simulator import Simulator
 from exporter.sinks import RecordConverter
 from exporter.spec import ExportSpec
+from exporter.transport.http import ApiClient
 from tests.auth_helpers import source_for
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from exporter.endpoints import V1_ENDPOINTS, Kind
-from exporter.endpoints_v2 import V2Kind
+from exporter.api.types import Kind
+from exporter.api.v1.registry import V1_ENDPOINTS
+from exporter.api.v2.registry import V2Kind
 from exporter.sinks import EXTRA_COLUMN, schema_for
 from exporter.sinks.arrow_schema import KIND_TYPES, schema_to_json
 from exporter.spec import ExportSpec

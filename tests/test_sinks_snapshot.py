@@ -15,7 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 from sinks_records import BIG_KEY, cursor_of, make_pages
 
-from exporter.endpoints import V1_ENDPOINTS, Kind
+from exporter.api.types import Kind
+from exporter.api.v1.registry import V1_ENDPOINTS
 from exporter.errors import OutputError
 from exporter.sinks import (
     CHECKPOINT_NAME,

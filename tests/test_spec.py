@@ -11,7 +11,8 @@ import jsonschema
 import pytest
 
 from exporter import spec as spec_module
-from exporter.endpoints import REGISTRY
+from exporter.api import REGISTRY
+from exporter.api.validation import load_spec, parse_spec_text, resolve_api
 from exporter.errors import SpecError
 from exporter.spec import (
     SECRET_FIELDS,
@@ -21,12 +22,9 @@ from exporter.spec import (
     RetrySpec,
     TlsSpec,
     load_schema,
-    load_spec,
-    parse_spec_text,
-    resolve_api,
     schema_text,
 )
-from exporter.spec_checks import secret_paths
+from exporter.spec.checks import secret_paths
 
 REPO = Path(__file__).resolve().parent.parent
 

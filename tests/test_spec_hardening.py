@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
+from exporter.api.validation import load_spec, parse_spec_text, validate_document
 from exporter.errors import SpecError
-from exporter.spec import load_schema, load_spec, parse_spec_text, validate_document
-from exporter.spec_checks import schema_problems
-from exporter.spec_yaml import SPEC_MAX_BYTES, YAML_MAX_DEPTH, YAML_MAX_NODES
+from exporter.spec import load_schema
+from exporter.spec.checks import schema_problems
+from exporter.spec.reader import SPEC_MAX_BYTES, YAML_MAX_DEPTH, YAML_MAX_NODES
 
 CLI = [sys.executable, "-m", "exporter"]
 HEAD = 'version: 1\nsource: {base_url: "http://127.0.0.1:8080", auth: {mode: none}}\n'
@@ -257,7 +258,7 @@ def document_with(path: str, value: Any) -> dict[str, Any]:
 def test_every_number_is_finite_and_bounded(path: str, snippet: str, expected: str) -> None:
     import yaml
 
-    from exporter.spec_yaml import SpecLoader
+    from exporter.spec.reader import SpecLoader
 
     value = yaml.load(snippet, Loader=SpecLoader)  # as the spec's YAML reads it
     problems = validate_document(document_with(path, value), env={})

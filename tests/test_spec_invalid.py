@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from exporter.api.validation import validate_document
 from exporter.errors import SpecProblem
-from exporter.spec import validate_document
 
 ENV = {"OPERATE_CLIENT_SECRET": "s3cr3t-value"}
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from exporter.api.validation import parse_spec_text, resolve_api, validate_document
 from exporter.errors import SpecError
-from exporter.spec import parse_spec_text, resolve_api, validate_document
 
 
 def doc(api: str | None, *exports: dict[str, Any], **source: Any) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """v1 Parquet exports without hydration page without parsing their items in Python.
 
 The paging thread reads only ``sortValues`` / ``total`` from a page's tail
-(``exporter.rawpage``); the converting thread decodes the items with ``pyarrow.json`` and does
+(``exporter.api.rawpage``); the converting thread decodes the items with ``pyarrow.json`` and does
 the item checks. These tests compare whole Parquet snapshots with the dict path over real
 simulator exports, unit-test the tail reader on tricky pages, and serve deviating pages over
 real HTTP (a short page followed by more data, unknown fields).
@@ -21,10 +21,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-import exporter.runner
-from exporter.endpoints import V1_ENDPOINTS
-from exporter.rawpage import UNSURE, read_page, read_tail
-from exporter.runner import RunOptions, RunResult, run_job
+import exporter.pipeline.runner
+from exporter.api.rawpage import UNSURE, read_page, read_tail
+from exporter.api.v1.registry import V1_ENDPOINTS
+from exporter.pipeline.runner import RunOptions, RunResult, run_job
 from exporter.simulator import Simulator
 from exporter.sinks.convert import RecordConverter
 from exporter.spec import ExportSpec, JobSpec, OutputSpec, RetrySpec, SortSpec, SourceSpec
@@ -69,7 +69,7 @@ def _run_both(
     fast = run_job(_job(base_url, tmp_path / "fast", *exports), RunOptions())
     used = counting.pages
     with monkeypatch.context() as m:
-        m.setattr(exporter.runner, "decodes_unparsed", lambda *args: False)
+        m.setattr(exporter.pipeline.runner, "decodes_unparsed", lambda *args: False)
         parsed = run_job(_job(base_url, tmp_path / "dict", *exports), RunOptions())
     return fast, parsed, used
 

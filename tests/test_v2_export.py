@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from exporter.runner import RunOptions, run_job
+from exporter.pipeline.runner import RunOptions, run_job
 from exporter.simulator import FaultConfig, Simulator, SimulatorConfig
 from exporter.spec import AuthSpec, ExportSpec, JobSpec, OutputSpec, RetrySpec, SortSpec, SourceSpec
 from tests.test_runner import by_name, read_snapshot

@@ -6,10 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from exporter.endpoints import Kind
-from exporter.endpoints_v2 import V2_ENDPOINTS, V2Field, get_v2_endpoint
-from exporter.spec import SortSpec
-from exporter.v2_filters import (
+from exporter.api.types import Kind
+from exporter.api.v2.filters import (
     CursorError,
     cursor_values,
     decode_cursor,
@@ -23,6 +21,8 @@ from exporter.v2_filters import (
     validate_v2_page_limit,
     validate_v2_sort,
 )
+from exporter.api.v2.registry import V2_ENDPOINTS, V2Field, get_v2_endpoint
+from exporter.spec import SortSpec
 
 PI = get_v2_endpoint("process-instances")
 INCIDENTS = get_v2_endpoint("incidents")

@@ -15,13 +15,12 @@ from typing import Any
 import orjson
 import pytest
 
-from exporter.endpoints import get_endpoint
+from exporter.api import get_endpoint, make_paginator
+from exporter.api.v2.paging import CursorPaginator
 from exporter.errors import ProtocolError
-from exporter.http import ApiClient
-from exporter.paging import make_paginator
-from exporter.paging_v2 import CursorPaginator
-from exporter.runner import iter_pages
+from exporter.pipeline.runner import iter_pages
 from exporter.spec import ExportSpec, RetrySpec, SortSpec, SourceSpec
+from exporter.transport.http import ApiClient
 
 
 class Scripted(ThreadingHTTPServer):

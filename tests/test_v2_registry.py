@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from exporter import endpoints
-from exporter.endpoints import V1_ENDPOINTS, Kind
-from exporter.endpoints_v2 import (
+from exporter import api as endpoints
+from exporter.api.types import Kind
+from exporter.api.v1.registry import V1_ENDPOINTS
+from exporter.api.v2.registry import (
     MAX_PAGE_LIMIT,
     OPS_ALL,
     V2_ENDPOINTS,
@@ -194,7 +195,7 @@ def test_register_v2_adds_the_lookup_without_touching_v1() -> None:
     registry = dict(endpoints.REGISTRY)
     register_v2(registry)
     assert registry["v2"] is V2_ENDPOINTS
-    assert registry["v1"] is endpoints.V1_ENDPOINTS
+    assert registry["v1"] is V1_ENDPOINTS
     assert endpoints.REGISTRY["v2"] is V2_ENDPOINTS  # importing the registry registers v2
     assert endpoints.endpoint_names("auto")[-2:] == ("user-tasks", "jobs")
 

@@ -12,8 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from exporter.endpoints import Endpoint, Field, Kind
-from exporter.endpoints_v2 import V2Kind
+from exporter.api.types import Endpoint, Field, Kind, ShapeKind
 from exporter.spec import ExportSpec
 
 EXTRA_COLUMN = "_extra"
@@ -48,7 +47,7 @@ MATCHED_RULE_TYPE = pa.struct(
     ]
 )
 
-KIND_TYPES: dict[Kind | V2Kind, pa.DataType] = {
+KIND_TYPES: dict[Kind | ShapeKind, pa.DataType] = {
     Kind.KEY: pa.int64(),
     Kind.INT32: pa.int32(),
     Kind.STRING: pa.string(),
@@ -59,21 +58,21 @@ KIND_TYPES: dict[Kind | V2Kind, pa.DataType] = {
     Kind.EVALUATED_INPUTS: pa.list_(EVALUATED_INPUT_TYPE),
     Kind.EVALUATED_OUTPUTS: pa.list_(EVALUATED_OUTPUT_TYPE),
     Kind.XML: pa.string(),
-    V2Kind.STRING_LIST: pa.list_(pa.string()),
-    V2Kind.JSON_OBJECT: pa.string(),  # an object of strings, kept as JSON text
-    V2Kind.DECISION_INPUTS: pa.list_(DECISION_INPUT_TYPE),
-    V2Kind.MATCHED_RULES: pa.list_(MATCHED_RULE_TYPE),
+    ShapeKind.STRING_LIST: pa.list_(pa.string()),
+    ShapeKind.JSON_OBJECT: pa.string(),  # an object of strings, kept as JSON text
+    ShapeKind.DECISION_INPUTS: pa.list_(DECISION_INPUT_TYPE),
+    ShapeKind.MATCHED_RULES: pa.list_(MATCHED_RULE_TYPE),
 }
 
 EVALUATION_KINDS = (
     Kind.EVALUATED_INPUTS,
     Kind.EVALUATED_OUTPUTS,
-    V2Kind.DECISION_INPUTS,
-    V2Kind.MATCHED_RULES,
+    ShapeKind.DECISION_INPUTS,
+    ShapeKind.MATCHED_RULES,
 )
 
 
-def arrow_type(kind: Kind | V2Kind) -> pa.DataType:
+def arrow_type(kind: Kind | ShapeKind) -> pa.DataType:
     return KIND_TYPES[kind]
 
 

@@ -29,11 +29,11 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from exporter.endpoints import Endpoint, Kind
-from exporter.endpoints_v2 import V2Kind
+from exporter.api import dialect_of
+from exporter.api.paging import check_count, check_keys, checked_items
+from exporter.api.rawpage import RawPage, UnusablePage
+from exporter.api.types import Endpoint, Kind, ShapeKind
 from exporter.errors import OutputError, ProtocolError
-from exporter.paging import check_count, check_keys, checked_items
-from exporter.rawpage import RawPage, UnusablePage
 from exporter.sinks.arrow_schema import (
     DECISION_INPUT_TYPE,
     EVALUATED_INPUT_TYPE,
@@ -165,7 +165,7 @@ def _nested(target: pa.DataType, expected: str) -> ColumnConverter:
     return convert
 
 
-_CONVERTERS: dict[Kind | V2Kind, ColumnConverter] = {
+_CONVERTERS: dict[Kind | ShapeKind, ColumnConverter] = {
     # v1 sends keys as JSON numbers: a string there is a contract deviation, refused.
     Kind.KEY: _integers(pa.int64(), "an integer within int64"),
     Kind.INT32: _integers(pa.int32(), "an integer within int32"),
@@ -182,22 +182,22 @@ _CONVERTERS: dict[Kind | V2Kind, ColumnConverter] = {
         pa.list_(EVALUATED_OUTPUT_TYPE),
         "a list of {id, name, value, ruleId, ruleIndex} objects",
     ),
-    V2Kind.STRING_LIST: _nested(pa.list_(pa.string()), "a list of strings"),
-    V2Kind.JSON_OBJECT: _json_objects,
-    V2Kind.DECISION_INPUTS: _nested(
+    ShapeKind.STRING_LIST: _nested(pa.list_(pa.string()), "a list of strings"),
+    ShapeKind.JSON_OBJECT: _json_objects,
+    ShapeKind.DECISION_INPUTS: _nested(
         pa.list_(DECISION_INPUT_TYPE), "a list of {inputId, inputName, inputValue} objects"
     ),
-    V2Kind.MATCHED_RULES: _nested(
+    ShapeKind.MATCHED_RULES: _nested(
         pa.list_(MATCHED_RULE_TYPE),
         "a list of {ruleId, ruleIndex, evaluatedOutputs: [{outputId, outputName, outputValue}]}",
     ),
 }
 
-_STRUCT_KEYS: dict[Kind | V2Kind, frozenset[str]] = {
+_STRUCT_KEYS: dict[Kind | ShapeKind, frozenset[str]] = {
     Kind.EVALUATED_INPUTS: frozenset(f.name for f in EVALUATED_INPUT_TYPE),
     Kind.EVALUATED_OUTPUTS: frozenset(f.name for f in EVALUATED_OUTPUT_TYPE),
-    V2Kind.DECISION_INPUTS: frozenset(f.name for f in DECISION_INPUT_TYPE),
-    V2Kind.MATCHED_RULES: frozenset(f.name for f in MATCHED_RULE_TYPE),
+    ShapeKind.DECISION_INPUTS: frozenset(f.name for f in DECISION_INPUT_TYPE),
+    ShapeKind.MATCHED_RULES: frozenset(f.name for f in MATCHED_RULE_TYPE),
 }
 
 
@@ -216,9 +216,12 @@ _RAW_KINDS = {
 
 
 def _raw_parse_options(endpoint: Endpoint, fields: Sequence[Any], unknown: str = "ignore") -> Any:
-    """``pyarrow.json`` parse options for a v1 page ``{"items": [...], ...}``, or None when the
-    export has columns the raw path cannot decode (v2: string keys; nested evaluation lists)."""
-    if endpoint.api != "v1" or any(f.kind not in _RAW_KINDS for f in fields):
+    """``pyarrow.json`` parse options for a page ``{"items": [...], ...}``, or None when the
+    export has columns the raw path cannot decode (the API's pages are not Arrow-decodable, e.g.
+    string keys; nested evaluation lists)."""
+    if not dialect_of(endpoint).conversion.arrow_decodes_pages or any(
+        f.kind not in _RAW_KINDS for f in fields
+    ):
         return None
     from pyarrow import json as pa_json
 
@@ -259,8 +262,8 @@ class RecordConverter:
         self._columns = columns(endpoint, export)
         self._known = frozenset(f.name for f in self._columns)
         self._by_kind = dict(_CONVERTERS)
-        if endpoint.api == "v2":
-            self._by_kind[Kind.KEY] = _keys  # v2 keys are strings of digits
+        if dialect_of(endpoint).conversion.keys_as_text:
+            self._by_kind[Kind.KEY] = _keys  # keys are strings of digits (v2)
         self._converters = [(f.name, f.kind, self._by_kind[f.kind]) for f in self._columns]
         self._nested = [
             (f.name, _STRUCT_KEYS[f.kind]) for f in self._columns if f.kind in _STRUCT_KEYS
@@ -441,7 +444,7 @@ class RecordConverter:
     def _locate(
         self,
         name: str,
-        kind: Kind | V2Kind,
+        kind: Kind | ShapeKind,
         values: list[Any],
         records: Sequence[dict[str, Any]],
         expected: str,

@@ -37,9 +37,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from exporter.endpoints import Endpoint
+from exporter.api.rawpage import RawPage
+from exporter.api.types import Endpoint
 from exporter.errors import OutputError, redact_secrets
-from exporter.rawpage import RawPage
 from exporter.sinks.arrow_schema import schema_to_json
 from exporter.sinks.convert import RecordConverter
 from exporter.sinks.fs import OutputLocation, resolve_output

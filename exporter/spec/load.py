@@ -15,36 +15,27 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
-from exporter.endpoints import REGISTRY, Kind
-from exporter.envsubst import substitute
 from exporter.errors import SpecError, SpecProblem
-from exporter.spec_checks import (
-    api_problems,
-    auth_api_problems,
+from exporter.spec.checks import (
     auth_key_problems,
     non_finite_problems,
-    parse_key,
     schema_problems,
     scrub,
     secret_paths,
     secret_values,
-    semantic_problems,
     url_problems,
     url_secrets,
 )
-from exporter.spec_yaml import parse_yaml, read_spec_file, read_spec_stream
+from exporter.spec.envsubst import substitute
+from exporter.spec.reader import parse_yaml, read_spec_file, read_spec_stream
 
 AUTH_MODES = ("saas", "identity", "cookie", "basic", "none")
 SECRET_FIELDS = ("client_secret", "password")
 
 DEFAULT_SAAS_TOKEN_URL = "https://login.cloud.camunda.io/oauth/token"
-DEFAULT_SAAS_AUDIENCE = "operate.camunda.io"
-# The Orchestration Cluster (v2) REST API's SaaS audience (ZEEBE_TOKEN_AUDIENCE).
-DEFAULT_SAAS_AUDIENCE_V2 = "zeebe.camunda.io"
 API_CHOICES = ("v1", "v2", "auto")
-DEFAULT_IDENTITY_AUDIENCE = "operate-api"
 
 
 @dataclass(frozen=True)
@@ -151,6 +142,36 @@ class JobSpec:
     digest: str = ""
 
 
+class SpecRules(Protocol):
+    """What a spec check needs from the API layer (``exporter.api.validation.RULES``): this
+    package knows no registry, so the loader is handed the rules that depend on one."""
+
+    def problems(self, document: Any) -> list[SpecProblem]:
+        """Registry-dependent problems (endpoints, filter/sort fields, values, page sizes)."""
+        ...
+
+    def typed_filter(self, endpoint: str, filters: dict[str, Any], api: str) -> dict[str, Any]:
+        """The filter values typed for the API (v1: digit strings of key fields become ints)."""
+        ...
+
+    def default_audience(self, auth_mode: str, api: str) -> str | None:
+        """The audience of an auth mode that names none (None: send no audience)."""
+        ...
+
+
+class NoRegistryRules:
+    """Rules for callers without the API layer: no registry checks, values as written."""
+
+    def problems(self, document: Any) -> list[SpecProblem]:
+        return []
+
+    def typed_filter(self, endpoint: str, filters: dict[str, Any], api: str) -> dict[str, Any]:
+        return filters
+
+    def default_audience(self, auth_mode: str, api: str) -> str | None:
+        return None
+
+
 # --------------------------------------------------------------------------- loading
 
 SCHEMA_RESOURCE = ("schemas", "job.schema.json")
@@ -166,33 +187,45 @@ def load_schema() -> dict[str, Any]:
     return json.loads(schema_text())
 
 
-def load_spec(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> JobSpec:
+def load_spec(
+    path: str | os.PathLike[str], env: Mapping[str, str] | None = None, *, rules: SpecRules
+) -> JobSpec:
     """Read, substitute, validate and type a job spec file; raise SpecError with every problem."""
     origin = str(path)
-    return parse_spec_text(read_spec_file(Path(path)), origin, env)
+    return parse_spec_text(read_spec_file(Path(path)), origin, env, rules=rules)
 
 
 def load_spec_stream(
-    stream: IO[bytes], origin: str = "<stdin>", env: Mapping[str, str] | None = None
+    stream: IO[bytes],
+    origin: str = "<stdin>",
+    env: Mapping[str, str] | None = None,
+    *,
+    rules: SpecRules,
 ) -> JobSpec:
     """``load_spec`` for a byte stream (``validate -`` reads stdin), with the same size cap."""
-    return parse_spec_text(read_spec_stream(stream, origin), origin, env)
+    return parse_spec_text(read_spec_stream(stream, origin), origin, env, rules=rules)
 
 
 def parse_spec_text(
-    text: str, origin: str | None = None, env: Mapping[str, str] | None = None
+    text: str,
+    origin: str | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    rules: SpecRules,
 ) -> JobSpec:
     document = parse_yaml(text, origin)
-    resolved, problems = _resolve(document, os.environ if env is None else env)
+    resolved, problems = _resolve(document, os.environ if env is None else env, rules)
     if problems:
         raise SpecError(problems, origin)
-    spec = _build(resolved, origin)
+    spec = _build(resolved, origin, rules)
     return spec
 
 
-def validate_document(document: Any, env: Mapping[str, str] | None = None) -> list[SpecProblem]:
+def validate_document(
+    document: Any, env: Mapping[str, str] | None = None, *, rules: SpecRules
+) -> list[SpecProblem]:
     """Every problem of an already-parsed document (env substitution included), in one list."""
-    return _resolve(document, os.environ if env is None else env)[1]
+    return _resolve(document, os.environ if env is None else env, rules)[1]
 
 
 def spec_digest(spec: JobSpec) -> str:
@@ -221,7 +254,9 @@ def summary(spec: JobSpec) -> str:
     )
 
 
-def _resolve(document: Any, env: Mapping[str, str]) -> tuple[Any, list[SpecProblem]]:
+def _resolve(
+    document: Any, env: Mapping[str, str], rules: SpecRules
+) -> tuple[Any, list[SpecProblem]]:
     schema = load_schema()
     resolved, problems = substitute(_without_extensions(document), env, schema=schema)
     # A value whose variable is unset (or did not convert) already has its real problem, and so
@@ -229,7 +264,7 @@ def _resolve(document: Any, env: Mapping[str, str]) -> tuple[Any, list[SpecProbl
     problems += non_finite_problems(resolved)
     reported = {problem.path for problem in problems}
     checks = schema_problems(schema, resolved) + auth_key_problems(schema, resolved)
-    checks += url_problems(resolved) + semantic_problems(resolved)
+    checks += url_problems(resolved) + rules.problems(resolved)
     problems += [problem for problem in checks if problem.path not in reported]
     return resolved, scrub(problems, secret_values(schema, resolved) + url_secrets(resolved))
 
@@ -254,7 +289,7 @@ def _build_limits(limits: dict[str, Any]) -> LimitsSpec:
     )
 
 
-def _build(doc: dict[str, Any], origin: str | None) -> JobSpec:
+def _build(doc: dict[str, Any], origin: str | None, rules: SpecRules) -> JobSpec:
     """Type a document that passed every check; defaults follow the schema's ``default``s."""
     src = doc["source"]
     retry, tls = src.get("retry", {}), src.get("tls", {})
@@ -262,7 +297,7 @@ def _build(doc: dict[str, Any], origin: str | None) -> JobSpec:
         version=doc["version"],
         source=SourceSpec(
             base_url=src["base_url"].rstrip("/"),
-            auth=_build_auth(src.get("auth", {}), src.get("api", "auto")),
+            auth=_build_auth(src.get("auth", {}), src.get("api", "auto"), rules),
             api=src.get("api", "auto"),
             server_version=src.get("server_version", "8.8"),
             timeout_seconds=float(src.get("timeout_seconds", 30.0)),
@@ -274,7 +309,7 @@ def _build(doc: dict[str, Any], origin: str | None) -> JobSpec:
             tls=TlsSpec(verify=tls.get("verify", True), ca_bundle=tls.get("ca_bundle")),
             limits=_build_limits(src.get("limits", {})),
         ),
-        exports=tuple(_build_export(e, src.get("api", "auto")) for e in doc["exports"]),
+        exports=tuple(_build_export(e, src.get("api", "auto"), rules) for e in doc["exports"]),
         output=OutputSpec(**doc.get("output", {})),
         concurrency=doc.get("concurrency", 4),
         hydration_concurrency=doc.get("hydration_concurrency", 8),
@@ -287,99 +322,20 @@ def _with_digest(spec: JobSpec) -> JobSpec:
     return replace(spec, digest=spec_digest(spec))
 
 
-def _build_auth(auth: dict[str, Any], api: str = "v1") -> AuthSpec:
+def _build_auth(auth: dict[str, Any], api: str, rules: SpecRules) -> AuthSpec:
     mode = auth.get("mode", "none")
     values = dict(auth)
     if mode == "saas":
         values.setdefault("token_url", DEFAULT_SAAS_TOKEN_URL)
-        # auto keeps v1's audience: an existing SaaS spec without ``api`` must keep working.
-        audience = DEFAULT_SAAS_AUDIENCE_V2 if api == "v2" else DEFAULT_SAAS_AUDIENCE
-        values.setdefault("audience", audience)
-    elif mode == "identity":
-        values.setdefault("audience", DEFAULT_IDENTITY_AUDIENCE)
+    if mode in ("saas", "identity"):
+        # The API's default audience (the dialect's); an explicit one, even null, stays.
+        values.setdefault("audience", rules.default_audience(mode, api))
     return AuthSpec(**values)
 
 
-def _build_export(export: dict[str, Any], api: str) -> ExportSpec:
+def _build_export(export: dict[str, Any], api: str, rules: SpecRules) -> ExportSpec:
     values = {k: v for k, v in export.items() if k not in ("filter", "sort")}
     values.setdefault("name", export["endpoint"])
     sort = tuple(SortSpec(s["field"], s.get("order", "ASC")) for s in export.get("sort", []))
-    filters = _typed_filter(export["endpoint"], dict(export.get("filter", {})), api)
+    filters = rules.typed_filter(export["endpoint"], dict(export.get("filter", {})), api)
     return ExportSpec(filter=filters, sort=sort, **values)
-
-
-def _typed_filter(endpoint_name: str, filters: dict[str, Any], api: str) -> dict[str, Any]:
-    """v1: keys written as digit strings (as in Operate's docs) travel as exact ints.
-
-    v2 (and auto, until the probe has chosen) keep the values as written: v2 sends keys as
-    strings anyway (``v2_filters.to_wire_filter``) and values may be operator objects.
-    """
-    if api != "v1":
-        return filters
-    endpoint = REGISTRY["v1"][endpoint_name]
-    typed: dict[str, Any] = {}
-    for key, value in filters.items():
-        field_def = endpoint.field(endpoint.filter_aliases.get(key, key))
-        is_key = field_def is not None and field_def.kind is Kind.KEY
-        typed[key] = parse_key(value) if is_key else value
-    return typed
-
-
-def _document_of(spec: JobSpec, api: str) -> dict[str, Any]:
-    """The registry-relevant part of a typed spec as a document, for ``api_problems``."""
-    exports = []
-    for e in spec.exports:
-        exports.append(
-            {
-                "endpoint": e.endpoint,
-                "name": e.name,
-                "filter": dict(e.filter),
-                "sort": [s.to_api() for s in e.sort],
-                "page_size": e.page_size,
-                "include_xml": e.include_xml,
-                "include_evaluation_details": e.include_evaluation_details,
-            }
-        )
-    source = {
-        "api": api,
-        "server_version": spec.source.server_version,
-        "auth": {"mode": spec.source.auth.mode},
-    }
-    return {"source": source, "exports": exports}
-
-
-def fitting_apis(spec: JobSpec) -> tuple[str, ...]:
-    """The APIs this spec can run against as written, v2 first (for ``source.api: auto``).
-
-    A spec written with v1 field names, v1-only filters or cookie auth fits only v1; one naming
-    ``user-tasks`` or a v2 range filter fits only v2; a spec with neither fits both.
-    """
-    fits = []
-    for api in ("v2", "v1"):
-        document = _document_of(spec, api)
-        if not api_problems(document, api) and not auth_api_problems(document, api):
-            fits.append(api)
-    return tuple(fits)
-
-
-def resolve_api(spec: JobSpec, api: str) -> JobSpec:
-    """``spec`` bound to the API a run uses: validated for it, filters typed for it.
-
-    ``auto`` specs are validated as "fits v1 or v2"; once the probe has chosen, a spec that only
-    fits the other API (a v2 range filter on a v1-only server, ``user-tasks`` on v1) is refused
-    here with every problem, before any export starts (exit 2).
-    """
-    if api not in ("v1", "v2"):
-        raise ValueError(f"api must be v1 or v2, got {api!r}")
-    if spec.source.api == api:
-        return spec
-    document = _document_of(spec, api)
-    problems = api_problems(document, api) + auth_api_problems(document, api)
-    if problems:
-        note = f"the server was probed as API {api} (source.api: auto); "
-        located = [SpecProblem(p.path, note + p.message) for p in problems]
-        raise SpecError(located, spec.origin)
-    exports = tuple(
-        replace(e, filter=_typed_filter(e.endpoint, dict(e.filter), api)) for e in spec.exports
-    )
-    return replace(spec, source=replace(spec.source, api=api), exports=exports)

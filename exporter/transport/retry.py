@@ -60,7 +60,7 @@ class Expect(enum.Enum):
 
     JSON = "json"
     # A v1 search page for a sink that decodes the items itself: its cursor is read from the
-    # tail (exporter.rawpage) and the items are parsed only when the tail is ambiguous.
+    # tail (exporter.api.rawpage) and the items are parsed only when the tail is ambiguous.
     JSON_PAGE = "json-page"
     TEXT = "text"  # XML endpoints: well-formed markup
     NOTHING = "nothing"  # login/logout: status is all that matters
@@ -122,7 +122,7 @@ def _classify_success(
     if not body:
         return Verdict(Kind.RETRY, "empty body", status)
     if expect is Expect.JSON_PAGE:
-        from exporter.rawpage import read_page
+        from exporter.api.rawpage import read_page
 
         try:
             return Verdict(Kind.OK, f"HTTP {status}", status, value=read_page(body))

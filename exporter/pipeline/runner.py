@@ -29,14 +29,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import exporter
-from exporter.endpoints import Endpoint, get_endpoint
+from exporter.api import dialect_of, get_endpoint, make_paginator
+from exporter.api.paging import TOTAL_CAP
+from exporter.api.rawpage import RawPage
+from exporter.api.types import Endpoint
+from exporter.api.validation import resolve_api
 from exporter.errors import ExporterError, ProtocolError, SpecError, UsageError
-from exporter.hydrate import Hydrator
-from exporter.interrupt import Interrupted, StopFlag
-from exporter.paging import TOTAL_CAP, make_paginator
-from exporter.progress import QuietReporter, Reporter
-from exporter.rawpage import RawPage
-from exporter.spec import ExportSpec, JobSpec, resolve_api
+from exporter.pipeline.hydrate import Hydrator
+from exporter.pipeline.interrupt import Interrupted, StopFlag
+from exporter.pipeline.progress import QuietReporter, Reporter
+from exporter.spec import ExportSpec, JobSpec
 
 log = logging.getLogger(__name__)
 
@@ -111,13 +113,13 @@ class RunResult:
 
 
 def _new_stats() -> Any:
-    from exporter.http import RequestStats
+    from exporter.transport.http import RequestStats
 
     return RequestStats()
 
 
 def _make_client(spec: JobSpec, stop: StopFlag | None = None) -> Any:
-    from exporter.http import ApiClient
+    from exporter.transport.http import ApiClient
 
     if stop is None:
         return ApiClient(spec.source)
@@ -167,7 +169,7 @@ def decodes_unparsed(writer: Any, endpoint: Endpoint, export: ExportSpec, hydrat
     columns Arrow decodes, no hydration (it patches dicts), no ``max_records`` (the cap needs
     the item count while paging)."""
     return (
-        endpoint.api == "v1"
+        dialect_of(endpoint).conversion.arrow_decodes_pages
         and export.max_records is None
         and not hydrator.enabled
         and bool(getattr(writer, "decodes_pages", False))
@@ -184,8 +186,10 @@ def iter_pages(
     come from ``client.post_page`` and only their cursor is read (``rawpage``); the sink
     decodes and checks the items.
     """
-    # v1 pages keep their raw bytes for the sink; v2 keys are strings, converted in Python.
-    post_raw = getattr(client, "post_json_raw", None) if endpoint.api == "v1" else None
+    # Pages Arrow can decode keep their raw bytes for the sink; others (v2: string keys) are
+    # converted in Python.
+    decodable = dialect_of(endpoint).conversion.arrow_decodes_pages
+    post_raw = getattr(client, "post_json_raw", None) if decodable else None
     # Search pages come through ``rawpage``: a complete page no parser takes (text that is not
     # UTF-8, nesting too deep) is refused with the export and page named, not retried.
     post_page = getattr(client, "post_page", None)
@@ -448,15 +452,10 @@ class _Run:
             body = make_paginator(endpoint, export).first_request()
             result.search_path = endpoint.search_path
             result.request_body = body
-            if endpoint.api == "v2":
-                one = {**body, "page": {"limit": 1}}
-                response = self.client.post_json(endpoint.search_path, one, stats=stats)
-                page = response.get("page") if isinstance(response, dict) else None
-                total = page.get("totalItems") if isinstance(page, dict) else None
-            else:
-                one = {**body, "size": 1}
-                response = self.client.post_json(endpoint.search_path, one, stats=stats)
-                total = response.get("total") if isinstance(response, dict) else None
+            dialect = dialect_of(endpoint)
+            one = dialect.one_record_request(body)
+            response = self.client.post_json(endpoint.search_path, one, stats=stats)
+            total = dialect.reported_total(response)
             result.total_reported = total if isinstance(total, int) else None
         except Exception as exc:
             result.error = _describe(exc)
@@ -474,8 +473,8 @@ def bind_api(spec: JobSpec, client: Any) -> JobSpec:
     """
     if spec.source.api != "auto":
         return spec
-    from exporter.probe import choose_api, log_choice
-    from exporter.spec import fitting_apis
+    from exporter.api.probe import choose_api, log_choice
+    from exporter.api.validation import fitting_apis
 
     api, reason = choose_api(client, fits=fitting_apis(spec))
     log_choice(api, reason)
@@ -492,7 +491,7 @@ def run_job(
 ) -> RunResult:
     """Run (or dry-run) every selected export of ``spec``; failures are in the result.
 
-    ``stop``: set by a signal (``exporter.interrupt``); the exports then end as ``Interrupted``
+    ``stop``: set by a signal (``pipeline/interrupt.py``); the exports then end as ``Interrupted``
     failures with resumable snapshots.
     """
     options = options or RunOptions()

@@ -53,7 +53,7 @@ def choose_api(
 ) -> tuple[str, str]:
     """``(api, reason)``: the first API the server answers, v2 preferred.
 
-    ``fits`` are the APIs the spec fits as written (``exporter.spec.fitting_apis``); they are
+    ``fits`` are the APIs the spec fits as written (``api.validation.fitting_apis``); they are
     probed first, so a spec written for v1 is not switched to v2 just because the server also
     speaks v2. Only when none of them answers is the other API probed: the caller then refuses
     the spec for that API with every problem (exit 2), which says more than "not found".

@@ -23,10 +23,10 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from exporter.paging import TOTAL_CAP, format_total
+from exporter.api.paging import TOTAL_CAP, format_total
 
 if TYPE_CHECKING:
-    from exporter.runner import ExportResult, RunResult
+    from exporter.pipeline.runner import ExportResult, RunResult
 
 
 class Reporter(Protocol):

@@ -1,4 +1,4 @@
-"""Bounded time and memory for one HTTP answer (``source.limits``), used by ``exporter.http``.
+"""Bounded time and memory for one HTTP answer (``source.limits``), used by ``http.py``.
 
 ``timeout_seconds`` bounds each wait for the next bytes, so a server dripping one byte every few
 seconds could hold a request forever, and a body is as large as the server makes it. Here:
@@ -30,8 +30,8 @@ from typing import Any
 import requests
 import urllib3
 
-from exporter.retry import DeadlineExceeded, ResponseRefused
 from exporter.spec import LimitsSpec
+from exporter.transport.retry import DeadlineExceeded, ResponseRefused
 
 ACCEPT_ENCODING = "gzip, deflate"  # what read_body can decode; sent on every request
 READ_CHUNK = 256 * 1024  # bytes read from the socket (and inflated) per step

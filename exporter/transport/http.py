@@ -6,7 +6,7 @@ Two layers:
                the keep-alive connections; each request goes straight through the pool the
                adapter picks (``_send``: requests' proxy, TLS and URL rules, urllib3 speed), the
                timeout and TLS settings of the source, and ``execute()``: the single retry loop.
-               It sends, classifies the outcome with ``exporter.retry`` and retries RETRY verdicts
+               It sends, classifies the outcome with ``retry.py`` and retries RETRY verdicts
                with backoff; on a 401 it asks the authenticator to invalidate its credential and
                tries once more. The authenticators use it for token and login requests too, so
                every request the tool makes obeys the same rules.
@@ -14,7 +14,7 @@ Two layers:
                ``source.base_url``; turns final verdicts into ``ApiError`` / ``AuthError`` /
                ``RetriesExhausted``.
 
-Every request is bounded by ``source.limits`` (``exporter.limits``): a total deadline for connect,
+Every request is bounded by ``source.limits`` (``limits.py``): a total deadline for connect,
 headers and body, and caps on the body's size on the wire and after decompression.
 
 Sessions never store cookies (a rejecting cookie policy): the cookie authenticator owns the one
@@ -49,8 +49,9 @@ from exporter.errors import (
     SpecProblem,
     redact_url,
 )
-from exporter.limits import ACCEPT_ENCODING, WATCHDOG, arm_pool, read_body
-from exporter.retry import (
+from exporter.spec import SourceSpec, TlsSpec
+from exporter.transport.limits import ACCEPT_ENCODING, WATCHDOG, arm_pool, read_body
+from exporter.transport.retry import (
     Expect,
     Kind,
     Verdict,
@@ -58,10 +59,9 @@ from exporter.retry import (
     classify_exception,
     classify_response,
 )
-from exporter.spec import SourceSpec, TlsSpec
 
 if TYPE_CHECKING:
-    from exporter.auth import Authenticator
+    from exporter.transport.auth import Authenticator
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class Transport:
         self._timeout = urllib3.Timeout(connect=self.timeout, read=self.timeout)
         self._default_headers = requests.utils.default_headers()
         self._default_headers["User-Agent"] = f"operate-export/{__version__}"
-        # Only what exporter.limits.read_body can inflate within its cap (not br/zstd, which
+        # Only what limits.read_body can inflate within its cap (not br/zstd, which
         # requests would offer when their modules happen to be installed).
         self._default_headers["Accept-Encoding"] = ACCEPT_ENCODING
         self._sleep = sleep
@@ -552,7 +552,7 @@ class ApiClient:
         rng: random.Random | None = None,
         transport: Transport | None = None,
     ) -> None:
-        from exporter.auth import build_authenticator  # auth imports Transport from here
+        from exporter.transport.auth import build_authenticator  # auth imports Transport from here
 
         self.source = source
         self.base_url = source.base_url.rstrip("/")
@@ -647,7 +647,7 @@ class ApiClient:
         verdict = exchange.verdict
         if verdict.kind is Kind.OK:
             return exchange
-        from exporter.auth import scrub
+        from exporter.transport.auth import scrub
 
         secrets = self.authenticator.secret_values()
         server = scrub(verdict.server_message, secrets)

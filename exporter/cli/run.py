@@ -1,12 +1,12 @@
 """The body of ``operate-export run`` (and of the demo): load, run, print, pick the exit code.
 
-Kept out of ``cli.py`` so that the click shell stays thin and ``exporter.demo`` goes through
-exactly the same code path. Output conventions: progress and logs on stderr, the summary on
-stdout (text table, or one JSON object with ``--log-format json``), errors always on stderr,
-each failed export's error exactly once: as an ``error:`` line (text), or inside the
+Kept out of ``cli/app.py`` so that the click shell stays thin and ``python -m exporter.demo``
+goes through exactly the same code path. Output conventions: progress and logs on stderr, the
+summary on stdout (text table, or one JSON object with ``--log-format json``), errors always on
+stderr, each failed export's error exactly once: as an ``error:`` line (text), or inside the
 ``export_finished`` event (JSON; an ``export_failed`` event when that reporter is silent).
 
-SIGINT / SIGTERM while the exports run stop them (``exporter.interrupt``): the exit code is then
+SIGINT / SIGTERM while the exports run stop them (``pipeline/interrupt.py``): the exit code is then
 130 / 143 unless every export had already finished.
 """
 
@@ -20,6 +20,7 @@ from typing import IO
 import click
 import orjson
 
+from exporter.api.validation import load_spec
 from exporter.errors import (
     EXIT_EXPORT_FAILED,
     EXIT_OK,
@@ -27,8 +28,8 @@ from exporter.errors import (
     RedactingStream,
     redact_secrets,
 )
-from exporter.interrupt import StopFlag, stop_on_signals
-from exporter.progress import (
+from exporter.pipeline.interrupt import StopFlag, stop_on_signals
+from exporter.pipeline.progress import (
     JsonReporter,
     Reporter,
     choose_reporter,
@@ -36,8 +37,7 @@ from exporter.progress import (
     format_dry_run,
     format_summary,
 )
-from exporter.runner import ExportResult, RunOptions, RunResult, run_job
-from exporter.spec import load_spec
+from exporter.pipeline.runner import ExportResult, RunOptions, RunResult, run_job
 
 
 def _summary_json(result: RunResult) -> str:

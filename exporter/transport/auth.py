@@ -7,7 +7,7 @@
     │                     before it expires, ``Authorization: Bearer``
     └── CookieSession     mode cookie: ``POST /api/login`` (form body), session cookie + CSRF token
 
-Life cycle, as ``exporter.http.Transport`` drives it for every request:
+Life cycle, as ``exporter.transport.http.Transport`` drives it for every request:
 
     generation = auth.apply(headers, method)   # add credentials; lazily fetch token / log in
     ... send ...
@@ -48,9 +48,9 @@ from exporter.errors import (
     redact_url,
     register_secrets,
 )
-from exporter.http import HttpResponse, Transport
-from exporter.retry import Expect, Kind, Verdict
 from exporter.spec import AuthSpec, SourceSpec
+from exporter.transport.http import HttpResponse, Transport
+from exporter.transport.retry import Expect, Kind, Verdict
 
 log = logging.getLogger(__name__)
 

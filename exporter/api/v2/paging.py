@@ -26,13 +26,13 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from exporter.endpoints import Kind
-from exporter.endpoints_v2 import V2Endpoint
+from exporter.api.paging import PagingState, check_keys, checked_items, shorten
+from exporter.api.rawpage import MAX_CURSOR_BYTES, RawPage
+from exporter.api.types import Kind
+from exporter.api.v2.filters import to_wire_filter
+from exporter.api.v2.registry import V2Endpoint
 from exporter.errors import ProtocolError
-from exporter.paging import PagingState, check_keys, checked_items, shorten
-from exporter.rawpage import MAX_CURSOR_BYTES, RawPage
 from exporter.spec import ExportSpec
-from exporter.v2_filters import to_wire_filter
 
 # A cycle of up to this many pages is recognised by the cursors' hashes.
 RECENT_CURSORS = 16

@@ -12,8 +12,9 @@ import sys
 import click
 
 from exporter import __version__
+from exporter.api.validation import load_spec, load_spec_stream
 from exporter.errors import EXIT_INVALID, ExporterError, SpecError
-from exporter.spec import load_spec, load_spec_stream, schema_text, summary
+from exporter.spec import schema_text, summary
 
 STDIN_ORIGIN = "<stdin>"
 
@@ -34,7 +35,7 @@ class _Commands(click.Group):
     every ``run`` would otherwise pay for.
     """
 
-    LAZY = {"simulate": "exporter.simulator.command", "dump": "exporter.dump_command"}
+    LAZY = {"simulate": "exporter.simulator.command", "dump": "exporter.cli.dump"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.LAZY})
@@ -175,7 +176,7 @@ def run(
       operate-export run configs/demo.yaml --only variables --log-format json
       operate-export run configs/demo.yaml --resume=auto    # cron
     """
-    from exporter.run_command import run_or_exit
+    from exporter.cli.run import run_or_exit
 
     resume_mode: bool | str = RESUME_AUTO if resume == RESUME_AUTO else resume is not None
     code = run_or_exit(

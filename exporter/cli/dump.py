@@ -28,8 +28,9 @@ import click
 import orjson
 import yaml
 
-from exporter.endpoints import REGISTRY, Kind
-from exporter.envsubst import substitute
+from exporter.api import REGISTRY
+from exporter.api.types import Kind
+from exporter.api.validation import parse_spec_text, validate_document
 from exporter.errors import (
     EXIT_INVALID,
     EXIT_OK,
@@ -37,14 +38,15 @@ from exporter.errors import (
     SpecError,
     redact_secrets,
 )
-from exporter.progress import (
+from exporter.pipeline.progress import (
     LogLineReporter,
     Reporter,
     choose_reporter,
     configure_logging,
     format_summary,
 )
-from exporter.spec import API_CHOICES, AUTH_MODES, JobSpec, parse_spec_text, validate_document
+from exporter.spec import API_CHOICES, AUTH_MODES, JobSpec
+from exporter.spec.envsubst import substitute
 
 STDOUT = "-"
 ORIGIN = "dump options"
@@ -108,7 +110,7 @@ class DumpRequest:
 
 def filter_kind(endpoint: str, field: str, api: str) -> Kind | None:
     """The registry kind of a filter field (v2 first under ``auto``); None when unknown."""
-    from exporter.endpoints_v2 import V2_ENDPOINTS
+    from exporter.api.v2.registry import V2_ENDPOINTS
 
     for candidate in ("v2", "v1") if api == "auto" else (api,):
         if candidate == "v2":
@@ -247,7 +249,7 @@ class _StreamReporter:
 
     @staticmethod
     def settled(result: Any) -> Any:
-        from exporter.interrupt import Interrupted
+        from exporter.pipeline.interrupt import Interrupted
         from exporter.sinks.stdout import ReaderClosed
 
         if result.error_type == ReaderClosed.__name__:
@@ -284,9 +286,9 @@ class _StreamReporter:
 
 def run_dump(request: DumpRequest, *, quiet: bool, log_format: str) -> int:
     """Validate, run and report one dump; returns the exit code."""
-    from exporter.interrupt import StopFlag, stop_on_signals
-    from exporter.run_command import _exit_code, _report_failures
-    from exporter.runner import RunOptions, run_job
+    from exporter.cli.run import _exit_code, _report_failures
+    from exporter.pipeline.interrupt import StopFlag, stop_on_signals
+    from exporter.pipeline.runner import RunOptions, run_job
     from exporter.sinks.stdout import ReaderClosed, open_stdout_sink
 
     try:

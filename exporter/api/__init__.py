@@ -1,0 +1,106 @@
+"""The API layer: what the exporter knows about Operate's search APIs, one dialect per version.
+
+``get_dialect("v1" | "v2")`` answers everything that differs between the versions (registry,
+filter and sort rules, request bodies, paginators, hydration lookups, the default audience);
+code outside this package asks the dialect and never tests which version is in use. The
+neutral types (``Kind``, ``Field``, ``Endpoint``) are in ``types.py``, the shared paging parts
+in ``paging.py`` and ``rawpage.py``, the ``source.api: auto`` probe in ``probe.py``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from exporter.api.paging import Paginator
+from exporter.api.types import ConversionHints, Endpoint
+from exporter.api.v1.registry import V1_ENDPOINTS
+from exporter.api.v2.registry import V2_ENDPOINTS
+
+APIS: tuple[str, ...] = ("v1", "v2")
+
+REGISTRY: dict[str, Mapping[str, Endpoint]] = {"v1": V1_ENDPOINTS, "v2": V2_ENDPOINTS}
+
+# The v1 export names (kept for callers that predate v2); see ``endpoint_names(api)``.
+ENDPOINT_NAMES: tuple[str, ...] = tuple(V1_ENDPOINTS)
+
+
+def endpoint_names(api: str = "v1") -> tuple[str, ...]:
+    """Export names of one API ("v1", "v2"); "auto" = every name either API knows."""
+    if api == "auto":
+        return tuple(dict.fromkeys(name for a in APIS for name in REGISTRY[a]))
+    return tuple(REGISTRY[api])
+
+
+def get_endpoint(name: str, api: str = "v1") -> Endpoint:
+    """Look an endpoint up; an unknown name is answered with the valid ones."""
+    endpoints = REGISTRY[api]
+    try:
+        return endpoints[name]
+    except KeyError:
+        valid = ", ".join(endpoints)
+        message = f"unknown endpoint {name!r} for API {api}; valid endpoints are: {valid}"
+        raise KeyError(message) from None
+
+
+class Dialect(Protocol):
+    """What the layers above need from one API version (kept small on purpose)."""
+
+    name: str  # "v1", "v2"
+    registry: Mapping[str, Endpoint]
+    # How the decode stage may treat this API's pages (api.types.ConversionHints).
+    conversion: ConversionHints
+
+    def paginator(
+        self, endpoint: Any, export: Any, *, start_cursor: Any = None, already_emitted: int = 0
+    ) -> Paginator:
+        """A fresh paginator for one export (every paging-contract check lives in it)."""
+        ...
+
+    def default_audience(self, auth_mode: str) -> str | None:
+        """The token audience a spec gets when it names none (None: send no audience)."""
+        ...
+
+    def needs_hydration(self, endpoint: Any, export: Any) -> bool:
+        """Whether this export makes any per-item requests at all."""
+        ...
+
+    def hydration_lookup(self, client: Any, endpoint: Any, export: Any, item: Any) -> Any:
+        """The request that completes one item (``api.hydration.Lookup``), or None."""
+        ...
+
+    def one_record_request(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` asking for one record only (``run --dry-run``)."""
+        ...
+
+    def reported_total(self, response: Any) -> Any:
+        """The server's total in a search response (progress only; may be anything)."""
+        ...
+
+
+_DIALECT_MODULES = {"v1": "exporter.api.v1.dialect", "v2": "exporter.api.v2.dialect"}
+
+
+def get_dialect(name: str) -> Dialect:
+    """The dialect of ``name`` ("v1" or "v2"); imported on first use."""
+    try:
+        module = importlib.import_module(_DIALECT_MODULES[name])
+    except KeyError:
+        raise ValueError(f"no API dialect {name!r}; known: {', '.join(APIS)}") from None
+    dialect: Dialect = module.DIALECT
+    return dialect
+
+
+def dialect_of(endpoint: Endpoint) -> Dialect:
+    """The dialect an endpoint of the registry belongs to."""
+    return get_dialect(endpoint.api)
+
+
+def make_paginator(
+    endpoint: Endpoint, export: Any, *, start_cursor: Any = None, already_emitted: int = 0
+) -> Paginator:
+    """The paginator of the endpoint's API (v1 searchAfter, v2 page cursor)."""
+    return dialect_of(endpoint).paginator(
+        endpoint, export, start_cursor=start_cursor, already_emitted=already_emitted
+    )

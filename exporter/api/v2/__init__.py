@@ -1,0 +1,1 @@
+"""See the package layout in exporter/__init__.py."""
