@@ -7,10 +7,10 @@ got there, so one 60-minute step and sixty 1-minute steps give the same data):
   new process instances drawn from ``Random(seed:bucket)``; each instance is a small script
   (``_NewInstance.script``) that, step by step, starts flow nodes, creates jobs and user tasks,
   opens and resolves incidents, overwrites a variable, evaluates decisions and finally completes
-  or cancels. Half of the generated history's running instances finish at a time drawn from
-  their key. Steps run in time order from one heap; keys are allocated when a record is
-  created, so they stay ``(partition << 51) + counter`` and increase with creation time per
-  partition, above every generated key.
+  or cancels. Half of the generated history's running instances finish within 12 hours, at a
+  time drawn from their key. Steps run in time order from one heap; keys are allocated when a
+  record is created, so they stay ``(partition << 51) + counter`` and increase with creation
+  time per partition, above every generated key.
 * **Visibility.** Every change (``Change``: the record's complete new state at ``time``) shows
   in search only at ``visible_at = time + lag`` (importer lag), or ``late_seconds`` after it for
   a ``late_fraction`` of changes drawn from a hash of the change (camunda/camunda#39962:
@@ -48,7 +48,7 @@ from exporter.simulator.data import (
 )
 
 MINUTE = 60_000
-FINISH_HORIZON_MS = 48 * 3_600_000  # history's running instances finish within two days
+FINISH_HORIZON_MS = 12 * 3_600_000  # half the history's running instances end within 12 h
 # Script steps yield a delay in ms; the engine resumes the script that much later.
 Script = Generator[int, None, None]
 
