@@ -5,7 +5,8 @@
         ...  # sim.base_url, sim.stats(), sim.dataset.records("variables")
 
 Modules: data (API-neutral dataset), v1 (wire rendering), query (search semantics),
-api (routes), auth (five modes), faults, stats, server (HTTP + Simulator), command (CLI).
+api (routes), auth (five modes), faults, stats, server (HTTP + Simulator), command (CLI),
+clock (simulated time, Date header), live (live mode: changes over time, importer lag).
 """
 
 from exporter.simulator.faults import FaultConfig
