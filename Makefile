@@ -20,9 +20,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the package with its dev tools
 
-lint: $(STAMP) ## ruff check + ruff format --check
+lint: $(STAMP) ## ruff check + format --check, import contracts (lint-imports), mypy
 	$(VENV)/bin/ruff check exporter tests
 	$(VENV)/bin/ruff format --check exporter tests
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 test: lint ## Lint, then run the test suite (in parallel: one worker per core)
 	$(PY) -m pytest -n auto

@@ -247,5 +247,8 @@ class RedactingStream:
         self._stream.write(redact_secrets(text))
         return len(text)
 
-    def __getattr__(self, name: str) -> Any:  # flush, isatty, fileno, encoding, ...
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, ...
         return getattr(self._stream, name)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from exporter.api.validation import load_spec
+from exporter.api.validation import load_spec, parse_spec_text
 from exporter.errors import SpecError
 from exporter.pipeline.runner import RunOptions, run_job
 from exporter.sinks import MANIFEST_NAME
@@ -119,3 +119,60 @@ def test_a_v1_only_spec_against_a_v2_only_server_is_refused_with_its_problems(
     text = str(info.value)
     assert "probed as API v2" in text and "exports[0].filter.type" in text
     assert not list(tmp_path.iterdir())
+
+
+def saas_auto_spec(sim: Any, out: Path, audience_line: str = "") -> str:
+    return (
+        "version: 1\n"
+        "source:\n"
+        f"  base_url: {sim.base_url}\n"
+        "  retry: {max_attempts: 2}\n"
+        "  auth:\n"
+        "    mode: saas\n"
+        "    client_id: operate-export\n"
+        "    client_secret: sim-client-secret\n"
+        f"    token_url: {sim.token_url}\n"
+        f"{audience_line}"
+        "exports:\n"
+        "  - endpoint: incidents\n"
+        "    page_size: 3\n"
+        "output:\n"
+        "  format: jsonl\n"
+        f"  path: {out}\n"
+    )
+
+
+@pytest.mark.parametrize(("serves", "chosen"), [("v2", "v2"), ("both", "v2"), ("v1", "v1")])
+def test_auto_with_saas_probes_each_api_with_a_token_for_its_audience(
+    make_simulator: Any,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    serves: str,
+    chosen: str,
+) -> None:
+    # The simulator binds a token to its audience: a v1 token (operate.camunda.io) on /v2 is a
+    # 401. The v2 probe must get a zeebe.camunda.io token; a v1-only server is then probed and
+    # exported with the v1 token, and the run goes on with the client of the chosen API.
+    sim = make_simulator(scale=20, api=serves, auth="saas")
+    spec = parse_spec_text(saas_auto_spec(sim, tmp_path))
+    assert spec.source.api == "auto"
+    with caplog.at_level(logging.INFO, logger="exporter"):
+        result = run_job(spec, RunOptions())
+    assert result.ok, [r.error for r in result.failed]
+    assert f"api auto: chose {chosen}" in caplog.text
+    # one token for the loader's default audience (v1's, checked before the probe) and one
+    # for v2's audience (the v2 probe, and the run on v2)
+    assert sim.stats()["tokens_issued"] == 2
+    export = result.exports[0]
+    assert read_snapshot(export.location) == sim.dataset.records("incidents", api=chosen)
+
+
+def test_auto_with_saas_keeps_an_explicit_audience(make_simulator: Any, tmp_path: Path) -> None:
+    # The user named v2's audience: on a v1-only server the v1 probe uses it too and is refused
+    # (401 -> an auth error naming the refusal), instead of silently switching audience.
+    sim = make_simulator(scale=20, api="v1", auth="saas")
+    text = saas_auto_spec(sim, tmp_path, "    audience: zeebe.camunda.io\n")
+    result = run_job(parse_spec_text(text), RunOptions())
+    assert not result.ok
+    assert result.exports[0].error_type == "AuthError"
+    assert "HTTP 401" in (result.exports[0].error or "")

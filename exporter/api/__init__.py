@@ -14,11 +14,13 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from exporter.api.paging import Paginator
-from exporter.api.types import ConversionHints, Endpoint
+from exporter.api.types import ConversionHints, Endpoint, Field
 from exporter.api.v1.registry import V1_ENDPOINTS
 from exporter.api.v2.registry import V2_ENDPOINTS
 
 APIS: tuple[str, ...] = ("v1", "v2")
+# ``source.api: auto`` tries them in this order (v2 is the main line).
+AUTO_ORDER: tuple[str, ...] = ("v2", "v1")
 
 REGISTRY: dict[str, Mapping[str, Endpoint]] = {"v1": V1_ENDPOINTS, "v2": V2_ENDPOINTS}
 
@@ -68,6 +70,10 @@ class Dialect(Protocol):
 
     def hydration_lookup(self, client: Any, endpoint: Any, export: Any, item: Any) -> Any:
         """The request that completes one item (``api.hydration.Lookup``), or None."""
+        ...
+
+    def filter_field(self, endpoint_name: str, name: str) -> Field | None:
+        """The field a filter key of that export tests, or None (unknown export or key)."""
         ...
 
     def one_record_request(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -228,7 +228,8 @@ def check_keys(
     if not items:
         return
     for field in key_fields:
-        values = [item.get(field) for item in items]
+        values: list[Any] = [item.get(field) for item in items]
+        ends: tuple[Any, ...]
         try:
             ends = (min(values), max(values))
         except TypeError:  # None, or strings mixed with numbers

@@ -14,6 +14,7 @@ failure (5xx after retries, TLS, a broken body) is raised as it is.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from exporter.errors import ApiError, AuthError
@@ -45,11 +46,15 @@ def _ask(client: ProbeClient, path: str, body: dict[str, Any], stats: Any) -> in
     return None
 
 
-PROBES = {"v2": V2_PROBE, "v1": V1_PROBE}
+PROBES: dict[str, tuple[str, dict[str, Any]]] = {"v2": V2_PROBE, "v1": V1_PROBE}
 
 
 def choose_api(
-    client: ProbeClient, stats: Any = None, fits: tuple[str, ...] = ("v2", "v1")
+    client: ProbeClient,
+    stats: Any = None,
+    fits: tuple[str, ...] = ("v2", "v1"),
+    *,
+    client_for: Callable[[str], ProbeClient] | None = None,
 ) -> tuple[str, str]:
     """``(api, reason)``: the first API the server answers, v2 preferred.
 
@@ -58,13 +63,17 @@ def choose_api(
     speaks v2. Only when none of them answers is the other API probed: the caller then refuses
     the spec for that API with every problem (exit 2), which says more than "not found".
     Raises ``ExportFailed`` subclasses when the server answers neither.
+
+    ``client_for(api)``, when given, is the client to probe ``api`` with (credentials valid for
+    that API: a SaaS token's audience differs between v1 and v2); else ``client`` probes both.
     """
     order = [*fits, *(api for api in PROBES if api not in fits)]
     refusals: list[str] = []
     refused: int | None = None
     for api in order:
         path, body = PROBES[api]
-        refused = _ask(client, path, body, stats)
+        asking = client_for(api) if client_for is not None else client
+        refused = _ask(asking, path, body, stats)
         if refused is None:
             refusals.append(f"POST {path} answered 200")
             reason = ", ".join(refusals)

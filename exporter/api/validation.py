@@ -169,7 +169,7 @@ def _v2_export_problems(
 
 
 def _export_problems(
-    where: str, export: dict[str, Any], endpoint: Endpoint, endpoints: dict[str, Endpoint]
+    where: str, export: dict[str, Any], endpoint: Endpoint, endpoints: Mapping[str, Endpoint]
 ) -> Iterator[SpecProblem]:
     filters = export.get("filter")
     if isinstance(filters, dict):
@@ -182,7 +182,7 @@ def _export_problems(
                     f"are: {', '.join(endpoint.filter_fields)}",
                 )
                 continue
-            field = endpoint.field(endpoint.filter_aliases.get(key, key))
+            field = endpoint.field(endpoint.filter_aliases.get(str(key), str(key)))
             if field is not None:
                 message = filter_value_problem(field, value)
                 if message:
@@ -344,7 +344,27 @@ def resolve_api(spec: JobSpec, api: str) -> JobSpec:
     exports = tuple(
         replace(e, filter=_typed_filter(e.endpoint, dict(e.filter), api)) for e in spec.exports
     )
-    return replace(spec, source=replace(spec.source, api=api), exports=exports)
+    bound = with_api_audience(spec, api)
+    return replace(bound, source=replace(bound.source, api=api), exports=exports)
+
+
+def with_api_audience(spec: JobSpec, api: str) -> JobSpec:
+    """``spec`` with the token audience of ``api`` when it is an ``auto`` spec whose audience
+    is the loader's default (v1's); an audience the spec names, or null, is kept.
+
+    The loader cannot know the API of an ``auto`` spec, so it fills v1's default audience (an
+    existing SaaS spec without ``api`` must keep working); the probe and the run then ask for a
+    token valid for the API they talk to. An ``auto`` spec that names v1's default audience
+    itself is treated as defaulted (the two cannot be told apart after loading).
+    """
+    auth = spec.source.auth
+    if spec.source.api != "auto" or auth.audience is None:
+        return spec
+    loader_default = RULES.default_audience(auth.mode, "auto")
+    wanted = get_dialect(api).default_audience(auth.mode)
+    if auth.audience != loader_default or wanted is None or wanted == auth.audience:
+        return spec
+    return replace(spec, source=replace(spec.source, auth=replace(auth, audience=wanted)))
 
 
 class _RegistryRules:

@@ -28,7 +28,7 @@ import click
 import orjson
 import yaml
 
-from exporter.api import REGISTRY
+from exporter.api import AUTO_ORDER, get_dialect
 from exporter.api.types import Kind
 from exporter.api.validation import parse_spec_text, validate_document
 from exporter.errors import (
@@ -110,15 +110,8 @@ class DumpRequest:
 
 def filter_kind(endpoint: str, field: str, api: str) -> Kind | None:
     """The registry kind of a filter field (v2 first under ``auto``); None when unknown."""
-    from exporter.api.v2.registry import V2_ENDPOINTS
-
-    for candidate in ("v2", "v1") if api == "auto" else (api,):
-        if candidate == "v2":
-            v2 = V2_ENDPOINTS.get(endpoint)
-            found: Any = v2.filter_field(field) if v2 is not None else None
-        else:
-            v1 = REGISTRY["v1"].get(endpoint)
-            found = v1.field(v1.filter_aliases.get(field, field)) if v1 is not None else None
+    for candidate in AUTO_ORDER if api == "auto" else (api,):
+        found = get_dialect(candidate).filter_field(endpoint, field)
         if found is not None and isinstance(found.kind, Kind):
             return found.kind
     return None

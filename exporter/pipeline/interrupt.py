@@ -146,5 +146,5 @@ def stop_on_signals(stop: StopFlag, grace_seconds: float = GRACE_SECONDS) -> Ite
         yield stop
     finally:
         handler.finished.set()
-        for signum, old in previous.items():
-            signal.signal(signum, old)
+        for number, old in previous.items():
+            signal.signal(number, old)

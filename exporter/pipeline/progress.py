@@ -19,7 +19,7 @@ import logging
 import sys
 import threading
 import time
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -27,6 +27,14 @@ from exporter.api.paging import TOTAL_CAP, format_total
 
 if TYPE_CHECKING:
     from exporter.pipeline.runner import ExportResult, RunResult
+
+
+class TextStream(Protocol):
+    """Where reporters write: stderr, or the CLI's secret-scrubbing wrapper around it."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
 
 
 class Reporter(Protocol):
@@ -101,7 +109,7 @@ class _ThrottledReporter:
     """Shared by the line-oriented reporters: one output stream, a tracker per export, and at
     most one progress line per export every ``interval`` seconds."""
 
-    def __init__(self, stream: IO[str] | None = None, interval: float = 5.0) -> None:
+    def __init__(self, stream: TextStream | None = None, interval: float = 5.0) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.interval = interval
         self._lock = threading.Lock()
@@ -211,7 +219,7 @@ class JsonReporter(_ThrottledReporter):
 class TerminalReporter:
     """Live block of one line per export on a TTY, redrawn in place (ANSI cursor-up)."""
 
-    def __init__(self, stream: IO[str] | None = None, min_redraw: float = 0.1) -> None:
+    def __init__(self, stream: TextStream | None = None, min_redraw: float = 0.1) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.min_redraw = min_redraw
         self._lock = threading.Lock()
@@ -277,7 +285,7 @@ class TerminalReporter:
 
 
 def choose_reporter(
-    *, log_format: str = "text", quiet: bool = False, stream: IO[str] | None = None
+    *, log_format: str = "text", quiet: bool = False, stream: TextStream | None = None
 ) -> Reporter:
     """Quiet > JSON > live terminal (stderr is a TTY) > log lines."""
     stream = stream if stream is not None else sys.stderr
@@ -306,7 +314,7 @@ class _JsonLogFormatter(logging.Formatter):
 
 
 def configure_logging(
-    *, log_format: str = "text", quiet: bool = False, stream: IO[str] | None = None
+    *, log_format: str = "text", quiet: bool = False, stream: TextStream | None = None
 ) -> logging.Handler:
     """Route the ``exporter.*`` loggers (retries, warnings) to stderr in the chosen format.
 

@@ -341,7 +341,7 @@ class _Run:
             def write_oldest() -> None:
                 nonlocal seen_retries, short_page
                 page, batch = pending.popleft()
-                converted = None if batch is None else batch.result()
+                converted: Any = None if batch is None else batch.result()
                 if unparsed:
                     count = len(page.items) if page.items is not None else converted.num_rows
                     if not count and short_page is not None:
@@ -465,20 +465,49 @@ class _Run:
         return result
 
 
-def bind_api(spec: JobSpec, client: Any) -> JobSpec:
+def bind_api(
+    spec: JobSpec, client: Any, make_client: Callable[[JobSpec], Any] | None = None
+) -> tuple[JobSpec, Any]:
     """``source.api: auto``: probe the server once and bind the spec to the chosen API.
 
     The choice and its reason are logged; the spec is validated again for that API (SpecError
-    when it only fits the other one). v1/v2 specs are returned as they are.
+    when it only fits the other one). v1/v2 specs are returned as they are. Each API is probed
+    with credentials valid for it: when the spec's default audience differs per API (SaaS),
+    ``make_client`` builds and authenticates a client for the other audience, and the run goes
+    on with the client of the chosen API. Returns the bound spec and the client to use (the
+    caller closes it; clients made here and not returned are closed here).
     """
     if spec.source.api != "auto":
-        return spec
+        return spec, client
     from exporter.api.probe import choose_api, log_choice
-    from exporter.api.validation import fitting_apis
+    from exporter.api.validation import fitting_apis, with_api_audience
 
-    api, reason = choose_api(client, fits=fitting_apis(spec))
-    log_choice(api, reason)
-    return resolve_api(spec, api)
+    clients: dict[str, Any] = {}
+
+    def client_for(api: str) -> Any:
+        probed = with_api_audience(spec, api)
+        if make_client is None or probed.source.auth == spec.source.auth:
+            return client
+        if api not in clients:
+            clients[api] = make_client(probed)
+            clients[api].authenticate()
+        return clients[api]
+
+    try:
+        api, reason = choose_api(client, fits=fitting_apis(spec), client_for=client_for)
+        log_choice(api, reason)
+        bound = resolve_api(spec, api)
+        chosen = client_for(api)
+    except BaseException:
+        for other in clients.values():
+            other.close()
+        raise
+    for other in clients.values():
+        if other is not chosen:
+            other.close()
+    if chosen is not client:
+        client.close()
+    return bound, chosen
 
 
 def run_job(
@@ -499,13 +528,17 @@ def run_job(
     exports = select_exports(spec, options.only)
     started = time.monotonic()
     stop = stop or StopFlag()
-    client = client_factory(spec) if client_factory else _make_client(spec, stop)
+
+    def make_client(for_spec: JobSpec) -> Any:
+        return client_factory(for_spec) if client_factory else _make_client(for_spec, stop)
+
+    client = make_client(spec)
     run: _Run | None = None
     try:
         try:
             # Credentials are checked once, before any export starts paging.
             client.authenticate()
-            spec = bind_api(spec, client)
+            spec, client = bind_api(spec, client, make_client)
         except SpecError:
             raise  # the probed API cannot run this spec: exit 2, nothing was exported
         except ExporterError as exc:

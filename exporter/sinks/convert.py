@@ -245,7 +245,8 @@ def _type_name(value: Any) -> str:
     if isinstance(value, float):
         # orjson reads an integer beyond 64 bits (2^70) as a float: say so.
         return "float (or an integer beyond 64 bits, which JSON parsers read as a float)"
-    return {str: "string", list: "list", dict: "object"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {str: "string", list: "list", dict: "object"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _identity(values: Sequence[Any]) -> tuple[tuple[str, Any], ...]:

@@ -22,6 +22,7 @@ runner re-fetches from there, so the finished snapshot equals an uninterrupted r
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import hashlib
 import logging
@@ -31,7 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import pyarrow as pa
@@ -205,7 +206,7 @@ class Manifest:
     def __getitem__(self, key: str) -> Any:
         return self.to_dict()[key]
 
-    def to_json(self) -> bytes:
+    def to_json(self) -> builtins.bytes:  # ``bytes`` here is the property above
         return orjson.dumps(self.to_dict(), option=_JSON_OPTIONS) + b"\n"
 
 
@@ -571,7 +572,7 @@ class _IoGuard:
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
-    ) -> bool:
+    ) -> Literal[False]:
         if exc is not None and isinstance(exc, OSError):
             raise OutputError(
                 f"export {self.writer.ctx.export.name!r}: could not {self.action} in "

@@ -97,7 +97,7 @@ class StdoutSink:
         self.ctx = ctx
         self.fd = fd
         self.reader_closed = False
-        self._stream = HashingStream(_DescriptorStream(fd))  # type: ignore[arg-type]
+        self._stream = HashingStream(_DescriptorStream(fd))
         self._lines = JsonlPartWriter(self._stream, "none")
 
     @property

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -112,8 +112,9 @@ def _translate(error: ValidationError) -> Iterator[SpecProblem]:
         why = f" for auth mode {mode!r}" if conditional and mode else ""
         yield SpecProblem(join_path(path, missing), f"is required{why}")
     elif kind == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = list(error.schema.get("properties", {}))
-        patterns = list(error.schema.get("patternProperties", {}))
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        allowed = list(schema.get("properties", {}))
+        patterns = list(schema.get("patternProperties", {}))
         # Only the top level has patternProperties (x-...); list them as "x-..." for readers.
         valid = ", ".join(allowed + [p.lstrip("^") + "..." for p in patterns])
         for key in error.instance:

@@ -99,7 +99,7 @@ class SpecLoader(yaml.SafeLoader):
         self._depth = 0
         self._composed = 0
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         # Composition is recursive: stop at a sane depth instead of a RecursionError.
         self._depth += 1
         try:

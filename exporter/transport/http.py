@@ -29,9 +29,9 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlencode, urlsplit
 
 import orjson
@@ -242,8 +242,10 @@ class Transport:
         prepared.prepare_url(url, None)  # requests' URL checks: MissingSchema, InvalidURL, ...
         assert prepared.url is not None
         try:
-            pool = adapter.get_connection_with_tls_context(
-                prepared, env.verify, proxies=env.proxies
+            # Typed as urllib3's abstract ConnectionPool; for http(s) URLs it is an HTTP one.
+            pool = cast(
+                urllib3.HTTPConnectionPool,
+                adapter.get_connection_with_tls_context(prepared, env.verify, proxies=env.proxies),
             )
         except urllib3.exceptions.LocationValueError as exc:
             raise requests.exceptions.InvalidURL(exc) from exc
@@ -471,8 +473,8 @@ class Transport:
 class _Environment:
     """Per-origin request settings from the environment (see ``Transport._environment``)."""
 
-    proxies: dict[str, str]
-    verify: bool | str
+    proxies: MutableMapping[str, str]
+    verify: bool | str | None
     netrc: tuple[str, str] | None
 
 

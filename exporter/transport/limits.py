@@ -172,7 +172,7 @@ def arm_pool(pool: urllib3.HTTPConnectionPool) -> None:
         if armed is None:
             armed = type(f"Deadline{base.__name__}", (_DeadlineConnectionMixin, base), {})
             _CLASSES[base] = armed
-    pool.ConnectionCls = armed  # type: ignore[assignment]
+    pool.ConnectionCls = armed
 
 
 # --------------------------------------------------------------------------- body

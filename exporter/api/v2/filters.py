@@ -19,10 +19,10 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -404,7 +404,7 @@ def _test_condition(cond: object, actual: object, spec: V2Field) -> bool:
 def _test_field(cond: object, actual: object, spec: V2Field) -> bool:
     if spec.kind is V2Kind.STRING_LIST:
         # TagSet filter: the record carries every tag asked for [inferred; P1 TagSet].
-        return isinstance(actual, list) and set(cond) <= set(actual)  # type: ignore[arg-type]
+        return isinstance(actual, list) and set(cast(Iterable[Any], cond)) <= set(actual)
     if isinstance(actual, list):
         # A scalar filter over a list attribute (candidateGroup over candidateGroups): any
         # element matches; an empty list is a missing value.
