@@ -126,7 +126,7 @@ def _thread_cpu() -> None:
     """Not an optimisation: appends each exporter thread's CPU time to $THREAD_CPU_LOG."""
     import time
 
-    from exporter.pipeline import runner
+    from exporter.pipeline import fetch, runner
 
     def timed(original: Any, label: str) -> Any:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -139,7 +139,7 @@ def _thread_cpu() -> None:
 
         return wrapper
 
-    runner._Producer.run = timed(runner._Producer.run, "paging-thread")  # type: ignore[method-assign]
+    fetch.Fetcher.run = timed(fetch.Fetcher.run, "paging-thread")  # type: ignore[method-assign]
     runner._Run.export = timed(runner._Run.export, "export-thread")  # type: ignore[method-assign]
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from exporter.api import get_endpoint, make_paginator
+from exporter.pipeline.fetch import iter_pages
 from exporter.pipeline.hydrate import Hydrator
-from exporter.pipeline.runner import iter_pages
 from exporter.simulator import Simulator
 from exporter.spec import ExportSpec, RetrySpec, SortSpec, SourceSpec
 from exporter.transport.http import ApiClient, RequestStats

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-import exporter.pipeline.runner
+import exporter.pipeline.export
 from exporter.api.rawpage import UNSURE, read_page, read_tail
 from exporter.api.v1.registry import V1_ENDPOINTS
 from exporter.pipeline.runner import RunOptions, RunResult, run_job
@@ -69,7 +69,7 @@ def _run_both(
     fast = run_job(_job(base_url, tmp_path / "fast", *exports), RunOptions())
     used = counting.pages
     with monkeypatch.context() as m:
-        m.setattr(exporter.pipeline.runner, "decodes_unparsed", lambda *args: False)
+        m.setattr(exporter.pipeline.export, "decodes_unparsed", lambda *args: False)
         parsed = run_job(_job(base_url, tmp_path / "dict", *exports), RunOptions())
     return fast, parsed, used
 

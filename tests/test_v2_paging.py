@@ -18,7 +18,7 @@ import pytest
 from exporter.api import get_endpoint, make_paginator
 from exporter.api.v2.paging import CursorPaginator
 from exporter.errors import ProtocolError
-from exporter.pipeline.runner import iter_pages
+from exporter.pipeline.fetch import iter_pages
 from exporter.spec import ExportSpec, RetrySpec, SortSpec, SourceSpec
 from exporter.transport.http import ApiClient
 

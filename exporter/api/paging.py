@@ -69,7 +69,8 @@ def format_total(total: int | None) -> str:
 
 
 class Paginator(Protocol):
-    """One export's paging state. Not thread-safe: one producer thread drives it."""
+    """One export's paging state. Not thread-safe: one fetching thread drives it (except
+    ``settle_count``, the writing thread's)."""
 
     @property
     def has_next(self) -> bool: ...
@@ -93,6 +94,14 @@ class Paginator(Protocol):
 
     def update_state(self, response: Any) -> list[dict[str, Any]]: ...
 
+    def update_state_raw(self, page: RawPage) -> list[dict[str, Any]] | None:
+        """``update_state`` for an unparsed page: None when only its cursor was read."""
+        ...
+
+    def parse(self, page: RawPage) -> Any: ...
+
+    def settle_count(self, number: int, count: int, asked: int | None) -> bool: ...
+
 
 class PagingState(ABC):
     """What every paginator tracks, whatever its cursor: records emitted against
@@ -112,6 +121,8 @@ class PagingState(ABC):
         self._last_size: int | None = None
         self._done = self._remaining() == 0
         self._max_pages: int | None = None  # from an exact total: beyond it, a loop
+        # settle_count: the number of a short unparsed page (the writing thread's state).
+        self._short_page: int | None = None
 
     @property
     def has_next(self) -> bool:
@@ -171,6 +182,28 @@ class PagingState(ABC):
                 f"after {self._pages} pages of {self.export.page_size} it still sends full "
                 "pages with new cursors; stopping instead of paging forever"
             )
+
+    def settle_count(self, number: int, count: int, asked: int | None) -> bool:
+        """The paging contract for pages counted only after paging moved on (an unparsed page:
+        its cursor was read from the tail, its items are counted when Arrow decodes them).
+
+        ``asked``: the size requested for an unparsed page, None for a parsed one (its count
+        was known while paging). A page shorter than asked must be the last with items: more
+        items after it are a ``ProtocolError``; the empty page that confirms the end returns
+        False (it is not a page of the export). Called in page order by the thread that
+        writes; it touches nothing the fetching thread uses.
+        """
+        short = self._short_page
+        if short is not None:
+            if not count:
+                return False  # the request that confirmed the end
+            raise ProtocolError(
+                f"{self.export.name}: page {short} had fewer items than the page size, yet "
+                f"page {number} has {count} more"
+            )
+        if asked is not None and count < asked:
+            self._short_page = number
+        return True
 
     def parse(self, page: RawPage) -> Any:
         """The whole page parsed; an unusable one is a ProtocolError naming what is wrong."""

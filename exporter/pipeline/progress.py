@@ -19,14 +19,12 @@ import logging
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import orjson
 
 from exporter.api.paging import TOTAL_CAP, format_total
-
-if TYPE_CHECKING:
-    from exporter.pipeline.runner import ExportResult, RunResult
+from exporter.pipeline.results import ExportResult, RunResult
 
 
 class TextStream(Protocol):

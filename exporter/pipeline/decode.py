@@ -1,0 +1,61 @@
+"""Decode stage: a page becomes an Arrow batch for sinks that convert (Parquet).
+
+The converting thread decodes page N+1 while page N is written (Arrow's JSON decoding releases
+the GIL): from the raw bytes when the page is still what the server sent, from the items
+otherwise. Whether a page may skip the Python parse altogether is the dialect's answer
+(``ConversionHints.arrow_decodes_pages``) and the sink's (``decodes_pages``).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from exporter.api import dialect_of
+from exporter.api.types import Endpoint
+from exporter.pipeline.fetch import Page
+from exporter.spec import ExportSpec
+
+
+def decodes_unparsed(writer: Any, endpoint: Endpoint, export: ExportSpec, hydrator: Any) -> bool:
+    """Whether the export's pages may skip the Python parse of their items: pages Arrow decodes
+    (the dialect says so), no hydration (it patches dicts), no ``max_records`` (the cap needs
+    the item count while paging), a sink that decodes pages."""
+    return (
+        dialect_of(endpoint).conversion.arrow_decodes_pages
+        and export.max_records is None
+        and not hydrator.enabled
+        and bool(getattr(writer, "decodes_pages", False))
+    )
+
+
+class Decoder:
+    """Submits pages to the converting thread; nothing to do for sinks that convert nothing."""
+
+    def __init__(self, writer: Any, name: str) -> None:
+        self._writer = writer
+        self._pool = (
+            ThreadPoolExecutor(1, thread_name_prefix=f"convert-{name}") if writer.converts else None
+        )
+
+    @property
+    def threaded(self) -> bool:
+        """True when pages are decoded on the converting thread (one page ahead)."""
+        return self._pool is not None
+
+    def submit(self, page: Page, raw: bytes | None) -> Future[Any] | None:
+        """The page's batch to come, or None (no conversion, or no items). ``raw``: the page's
+        bytes while they are still exactly its items (not after hydration patched them)."""
+        if page.unparsed is not None:
+            assert self._pool is not None, "unparsed pages need a converting sink"
+            return self._pool.submit(
+                self._writer.convert_page, page.unparsed, page.size, page.number
+            )
+        if self._pool is not None and page.items:
+            return self._pool.submit(self._writer.convert, page.items, raw=raw)
+        return None
+
+    def close(self, *, cancel: bool = False) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=cancel)
+            self._pool = None
