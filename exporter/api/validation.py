@@ -384,9 +384,17 @@ class _RegistryRules:
 RULES: SpecRules = _RegistryRules()
 
 
-def load_spec(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> JobSpec:
-    """Read, substitute, validate and type a job spec file; raise SpecError with every problem."""
-    return spec_load.load_spec(path, env, rules=RULES)
+def load_spec(
+    source: str | os.PathLike[str] | Mapping[str, Any], env: Mapping[str, str] | None = None
+) -> JobSpec:
+    """Read, substitute, validate and type a job spec; raise SpecError with every problem.
+
+    ``source`` is a spec file's path, or the spec document itself as a mapping (what the YAML
+    would give: dicts, lists, strings, numbers; ``${ENV}`` references are substituted too).
+    """
+    if isinstance(source, Mapping):
+        return spec_load.load_document(dict(source), None, env, rules=RULES)
+    return spec_load.load_spec(source, env, rules=RULES)
 
 
 def load_spec_stream(

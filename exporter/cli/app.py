@@ -11,10 +11,10 @@ import sys
 
 import click
 
-from exporter import __version__
 from exporter.api.validation import load_spec, load_spec_stream
 from exporter.errors import EXIT_INVALID, ExporterError, SpecError
 from exporter.spec import schema_text, summary
+from exporter.version import __version__
 
 STDIN_ORIGIN = "<stdin>"
 

@@ -17,7 +17,6 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-import exporter
 from exporter.api import get_endpoint, make_paginator
 from exporter.errors import ExporterError
 from exporter.pipeline.decode import Decoder, decodes_unparsed
@@ -28,6 +27,7 @@ from exporter.pipeline.progress import Reporter
 from exporter.pipeline.results import ExportResult, RunOptions
 from exporter.pipeline.write import PageWriter
 from exporter.spec import ExportSpec, JobSpec
+from exporter.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class ExportPipeline:
             output=self.spec.output,
             job_digest=self.spec.digest,
             api_version=self.spec.source.api,
-            tool_version=exporter.__version__,
+            tool_version=__version__,
         )
         open_writer = self.options.open_writer or open_snapshot
         self.writer = writer = open_writer(ctx, resume=self.options.resume)

@@ -3,14 +3,23 @@
 reader.py    the YAML reader (size cap, safe loader, duplicate keys)
 envsubst.py  ``${ENV}`` substitution, typed by the schema
 checks.py    schema problems with spec paths, URLs, secrets, non-finite numbers
-load.py      the frozen model (``JobSpec`` ...) and the loader; checks that need an API's
-             registry come in as ``SpecRules`` (``exporter.api.validation.RULES``)
+model.py     the frozen model (``JobSpec``, ``ExportSpec``, ...)
+load.py      the loader; checks that need an API's registry come in as ``SpecRules``
+             (``exporter.api.validation.RULES``)
 
 The JSON Schema in ``schemas/job.schema.json`` (bundled as ``exporter/schemas/job.schema.json``)
 is the single definition of the language. This package imports nothing above ``exporter.errors``.
 """
 
 from exporter.spec.load import (
+    NoRegistryRules,
+    SpecRules,
+    load_schema,
+    schema_text,
+    spec_digest,
+    summary,
+)
+from exporter.spec.model import (
     API_CHOICES,
     AUTH_MODES,
     DEFAULT_SAAS_TOKEN_URL,
@@ -19,17 +28,11 @@ from exporter.spec.load import (
     ExportSpec,
     JobSpec,
     LimitsSpec,
-    NoRegistryRules,
     OutputSpec,
     RetrySpec,
     SortSpec,
     SourceSpec,
-    SpecRules,
     TlsSpec,
-    load_schema,
-    schema_text,
-    spec_digest,
-    summary,
 )
 
 __all__ = [

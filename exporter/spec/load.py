@@ -1,8 +1,8 @@
-"""Job spec: YAML -> ${ENV} substitution -> JSON Schema + semantic checks -> frozen dataclasses.
+"""Loading a job spec: YAML -> ${ENV} substitution -> JSON Schema + semantic checks -> model.
 
 The JSON Schema in ``schemas/job.schema.json`` (bundled as ``exporter/schemas/job.schema.json``)
-is the single definition of the language; the dataclasses below are its typed, validated form.
-Every consumer downstream (auth, paging, sinks, runner) reads these dataclasses, never raw YAML.
+is the single definition of the language; ``model.py`` holds its typed, validated form. What
+needs an API's registry comes in as ``SpecRules`` (``exporter.api.validation.RULES``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from importlib import resources
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -29,117 +29,19 @@ from exporter.spec.checks import (
     url_secrets,
 )
 from exporter.spec.envsubst import substitute
+from exporter.spec.model import (
+    DEFAULT_SAAS_TOKEN_URL,
+    AuthSpec,
+    ExportSpec,
+    JobSpec,
+    LimitsSpec,
+    OutputSpec,
+    RetrySpec,
+    SortSpec,
+    SourceSpec,
+    TlsSpec,
+)
 from exporter.spec.reader import parse_yaml, read_spec_file, read_spec_stream
-
-AUTH_MODES = ("saas", "identity", "cookie", "basic", "none")
-SECRET_FIELDS = ("client_secret", "password")
-
-DEFAULT_SAAS_TOKEN_URL = "https://login.cloud.camunda.io/oauth/token"
-API_CHOICES = ("v1", "v2", "auto")
-
-
-@dataclass(frozen=True)
-class AuthSpec:
-    mode: str = "none"
-    client_id: str | None = None
-    client_secret: str | None = field(default=None, repr=False)
-    token_url: str | None = None
-    # None means "do not send an audience" (IdPs that reject it).
-    audience: str | None = None
-    scope: str | None = None
-    # How the client-credentials request body is encoded: "json" (Operate 8.4 docs) or "form".
-    token_request_format: str = "json"
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True)
-class RetrySpec:
-    max_attempts: int = 6
-    max_backoff_seconds: float = 30.0
-    initial_backoff_seconds: float = 0.5
-
-
-@dataclass(frozen=True)
-class LimitsSpec:
-    """``source.limits``: what one HTTP answer may cost in time and memory."""
-
-    request_deadline_seconds: float = 300.0  # connect + headers + whole body
-    max_response_bytes: int = 256 * 1024 * 1024  # body as it comes over the wire
-    max_decompressed_bytes: int = 256 * 1024 * 1024  # body after gzip/deflate
-
-
-@dataclass(frozen=True)
-class TlsSpec:
-    verify: bool = True
-    ca_bundle: str | None = None
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    base_url: str
-    auth: AuthSpec = field(default_factory=AuthSpec)
-    # "v1", "v2" or "auto" (probe once per run; the runner replaces it with the choice).
-    api: str = "auto"
-    # v2: the oldest Camunda minor the spec must work with ("8.8" or "8.9").
-    server_version: str = "8.8"
-    timeout_seconds: float = 30.0
-    retry: RetrySpec = field(default_factory=RetrySpec)
-    tls: TlsSpec = field(default_factory=TlsSpec)
-    limits: LimitsSpec = field(default_factory=LimitsSpec)
-
-
-@dataclass(frozen=True)
-class SortSpec:
-    field: str
-    order: str = "ASC"
-
-    def to_api(self) -> dict[str, str]:
-        return {"field": self.field, "order": self.order}
-
-
-@dataclass(frozen=True)
-class ExportSpec:
-    endpoint: str
-    name: str
-    filter: Mapping[str, Any] = field(default_factory=dict)
-    sort: tuple[SortSpec, ...] = ()
-    page_size: int = 1000
-    max_records: int | None = None
-    # Complete truncated variable values from GET /v1/variables/{key}.
-    hydrate: bool = True
-    # Process definitions / decision requirements: add the BPMN / DMN XML.
-    include_xml: bool = False
-    # Decision instances: add evaluatedInputs / evaluatedOutputs from get-by-id.
-    include_evaluation_details: bool = False
-
-
-@dataclass(frozen=True)
-class OutputSpec:
-    format: str = "parquet"
-    path: str = "./exports"
-    compression: str | None = None  # None = the format's default (zstd / none)
-    rows_per_file: int = 1_000_000
-    row_group_size: int = 100_000
-
-    @property
-    def effective_compression(self) -> str:
-        if self.compression is not None:
-            return self.compression
-        return "zstd" if self.format == "parquet" else "none"
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    source: SourceSpec
-    exports: tuple[ExportSpec, ...]
-    output: OutputSpec = field(default_factory=OutputSpec)
-    version: int = 1
-    concurrency: int = 4
-    hydration_concurrency: int = 8
-    # Where the spec came from (file path) and a digest of its content with secrets removed.
-    origin: str | None = None
-    digest: str = ""
 
 
 class SpecRules(Protocol):
@@ -213,12 +115,21 @@ def parse_spec_text(
     *,
     rules: SpecRules,
 ) -> JobSpec:
-    document = parse_yaml(text, origin)
+    return load_document(parse_yaml(text, origin), origin, env, rules=rules)
+
+
+def load_document(
+    document: Any,
+    origin: str | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    rules: SpecRules,
+) -> JobSpec:
+    """``parse_spec_text`` for a document already parsed (a mapping as the YAML would give)."""
     resolved, problems = _resolve(document, os.environ if env is None else env, rules)
     if problems:
         raise SpecError(problems, origin)
-    spec = _build(resolved, origin, rules)
-    return spec
+    return _build(resolved, origin, rules)
 
 
 def validate_document(

@@ -40,7 +40,6 @@ import requests.cookies
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from exporter import __version__
 from exporter.errors import (
     ApiError,
     AuthError,
@@ -59,6 +58,7 @@ from exporter.transport.retry import (
     classify_exception,
     classify_response,
 )
+from exporter.version import __version__
 
 if TYPE_CHECKING:
     from exporter.transport.auth import Authenticator

@@ -1,0 +1,121 @@
+"""The frozen, typed form of a job spec: what every layer above reads, never raw YAML.
+
+The JSON Schema (``schemas/job.schema.json``) is the single definition of the language; these
+dataclasses mirror it (a test keeps their fields and the schema's properties equal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+AUTH_MODES = ("saas", "identity", "cookie", "basic", "none")
+SECRET_FIELDS = ("client_secret", "password")
+
+DEFAULT_SAAS_TOKEN_URL = "https://login.cloud.camunda.io/oauth/token"
+API_CHOICES = ("v1", "v2", "auto")
+
+
+@dataclass(frozen=True)
+class AuthSpec:
+    mode: str = "none"
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    token_url: str | None = None
+    # None means "do not send an audience" (IdPs that reject it).
+    audience: str | None = None
+    scope: str | None = None
+    # How the client-credentials request body is encoded: "json" (Operate 8.4 docs) or "form".
+    token_request_format: str = "json"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class RetrySpec:
+    max_attempts: int = 6
+    max_backoff_seconds: float = 30.0
+    initial_backoff_seconds: float = 0.5
+
+
+@dataclass(frozen=True)
+class LimitsSpec:
+    """``source.limits``: what one HTTP answer may cost in time and memory."""
+
+    request_deadline_seconds: float = 300.0  # connect + headers + whole body
+    max_response_bytes: int = 256 * 1024 * 1024  # body as it comes over the wire
+    max_decompressed_bytes: int = 256 * 1024 * 1024  # body after gzip/deflate
+
+
+@dataclass(frozen=True)
+class TlsSpec:
+    verify: bool = True
+    ca_bundle: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    base_url: str
+    auth: AuthSpec = field(default_factory=AuthSpec)
+    # "v1", "v2" or "auto" (probe once per run; the runner replaces it with the choice).
+    api: str = "auto"
+    # v2: the oldest Camunda minor the spec must work with ("8.8" or "8.9").
+    server_version: str = "8.8"
+    timeout_seconds: float = 30.0
+    retry: RetrySpec = field(default_factory=RetrySpec)
+    tls: TlsSpec = field(default_factory=TlsSpec)
+    limits: LimitsSpec = field(default_factory=LimitsSpec)
+
+
+@dataclass(frozen=True)
+class SortSpec:
+    field: str
+    order: str = "ASC"
+
+    def to_api(self) -> dict[str, str]:
+        return {"field": self.field, "order": self.order}
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    endpoint: str
+    name: str
+    filter: Mapping[str, Any] = field(default_factory=dict)
+    sort: tuple[SortSpec, ...] = ()
+    page_size: int = 1000
+    max_records: int | None = None
+    # Complete truncated variable values from GET /v1/variables/{key}.
+    hydrate: bool = True
+    # Process definitions / decision requirements: add the BPMN / DMN XML.
+    include_xml: bool = False
+    # Decision instances: add evaluatedInputs / evaluatedOutputs from get-by-id.
+    include_evaluation_details: bool = False
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    format: str = "parquet"
+    path: str = "./exports"
+    compression: str | None = None  # None = the format's default (zstd / none)
+    rows_per_file: int = 1_000_000
+    row_group_size: int = 100_000
+
+    @property
+    def effective_compression(self) -> str:
+        if self.compression is not None:
+            return self.compression
+        return "zstd" if self.format == "parquet" else "none"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    source: SourceSpec
+    exports: tuple[ExportSpec, ...]
+    output: OutputSpec = field(default_factory=OutputSpec)
+    version: int = 1
+    concurrency: int = 4
+    hydration_concurrency: int = 8
+    # Where the spec came from (file path) and a digest of its content with secrets removed.
+    origin: str | None = None
+    digest: str = ""
