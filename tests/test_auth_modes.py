@@ -13,7 +13,8 @@ import requests
 from exporter.errors import AuthError
 from exporter.simulator import Simulator
 from exporter.transport.auth import ClientCredentials, CookieSession
-from exporter.transport.http import ApiClient, RequestStats, Transport
+from exporter.transport.client import ApiClient
+from exporter.transport.http import RequestStats, Transport
 from tests.auth_helpers import SEARCH, source_for
 
 MakeSim = Callable[..., Simulator]

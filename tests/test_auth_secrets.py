@@ -15,7 +15,7 @@ import pytest
 from exporter.errors import ExporterError
 from exporter.simulator import FaultConfig, Simulator
 from exporter.spec import RetrySpec
-from exporter.transport.http import ApiClient
+from exporter.transport.client import ApiClient
 from tests.auth_helpers import SEARCH, source_for
 from tests.secrets_util import assert_no_leaks, exception_texts, find_leaks
 

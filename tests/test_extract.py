@@ -18,7 +18,8 @@ from exporter.pipeline.fetch import iter_pages
 from exporter.pipeline.hydrate import Hydrator
 from exporter.simulator import Simulator
 from exporter.spec import ExportSpec, RetrySpec, SortSpec, SourceSpec
-from exporter.transport.http import ApiClient, RequestStats
+from exporter.transport.client import ApiClient
+from exporter.transport.http import RequestStats
 
 ENDPOINTS = (
     "process-definitions",

@@ -26,7 +26,7 @@ import pytest
 
 from exporter.errors import ApiError, RetriesExhausted
 from exporter.spec import LimitsSpec, RetrySpec, SourceSpec
-from exporter.transport.http import ApiClient
+from exporter.transport.client import ApiClient
 from tests.hostile_server import HostileServer, Request, Wire
 
 REPO = Path(__file__).resolve().parent.parent

@@ -9,7 +9,8 @@ import pytest
 from exporter.errors import ApiError, RetriesExhausted
 from exporter.simulator import FaultConfig, Simulator
 from exporter.spec import RetrySpec
-from exporter.transport.http import ApiClient, RequestStats
+from exporter.transport.client import ApiClient
+from exporter.transport.http import RequestStats
 from tests.auth_helpers import SEARCH, source_for
 
 MakeSim = Callable[..., Simulator]

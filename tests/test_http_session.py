@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from exporter.simulator import Simulator
-from exporter.transport.http import ApiClient, RequestStats, Transport
+from exporter.transport.client import ApiClient
+from exporter.transport.http import RequestStats, Transport
 from tests.auth_helpers import SEARCH, source_for
 
 

@@ -15,7 +15,8 @@ import pytest
 
 from exporter.errors import ApiError, RetriesExhausted, SpecError
 from exporter.spec import AuthSpec, RetrySpec, SourceSpec, TlsSpec
-from exporter.transport.http import ApiClient, RequestStats
+from exporter.transport.client import ApiClient
+from exporter.transport.http import RequestStats
 
 BODY = b'{"items": [{"key": 9007199254740993}], "sortValues": [9007199254740993], "total": 1}'
 

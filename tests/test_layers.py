@@ -37,3 +37,46 @@ def test_the_pattern_finds_a_version_test() -> None:
         "from exporter.api.v1.registry import V1_ENDPOINTS",
     ):
         assert VERSION_TEST.search(line), line
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for imported in graph[module]:
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                top = stack.pop()
+                component.append(top)
+                if top == module:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_no_import_cycles_inside_the_package() -> None:
+    import grimp  # import-linter's graph builder (a dev dependency)
+
+    built = grimp.build_graph("exporter")
+    modules = {m for m in built.modules if not m.startswith("exporter.simulator")}
+    graph = {m: built.find_modules_directly_imported_by(m) & modules for m in modules}
+    assert _cycles(graph) == []
+    # the check can fail: a two-module cycle is found
+    assert _cycles({"a": {"b"}, "b": {"a"}, "c": set()}) == [["a", "b"]]

@@ -32,7 +32,7 @@ import pytest
 from exporter.api.probe import choose_api
 from exporter.errors import ExporterError
 from exporter.spec import AuthSpec, RetrySpec, SourceSpec
-from exporter.transport.http import ApiClient
+from exporter.transport.client import ApiClient
 from tests.hostile_server import HostileServer, Request, Wire
 from tests.secrets_util import exception_texts
 

@@ -18,7 +18,7 @@ from exporter.errors import OutputError
 from exporter.simulator import Simulator
 from exporter.sinks import RecordConverter
 from exporter.spec import ExportSpec
-from exporter.transport.http import ApiClient
+from exporter.transport.client import ApiClient
 from tests.auth_helpers import source_for
 
 

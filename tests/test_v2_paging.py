@@ -20,7 +20,7 @@ from exporter.api.v2.paging import CursorPaginator
 from exporter.errors import ProtocolError
 from exporter.pipeline.fetch import iter_pages
 from exporter.spec import ExportSpec, RetrySpec, SortSpec, SourceSpec
-from exporter.transport.http import ApiClient
+from exporter.transport.client import ApiClient
 
 
 class Scripted(ThreadingHTTPServer):

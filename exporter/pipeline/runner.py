@@ -41,7 +41,7 @@ __all__ = ["ExportResult", "RunOptions", "RunResult", "bind_api", "run_job", "se
 
 
 def _make_client(spec: JobSpec, stop: StopFlag | None = None) -> Any:
-    from exporter.transport.http import ApiClient
+    from exporter.transport.client import ApiClient
 
     if stop is None:
         return ApiClient(spec.source)

@@ -37,7 +37,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
 
 from exporter.errors import (
     AuthError,
@@ -49,7 +48,7 @@ from exporter.errors import (
     register_secrets,
 )
 from exporter.spec import AuthSpec, SourceSpec
-from exporter.transport.http import HttpResponse, Transport
+from exporter.transport.http import Authenticator, HttpResponse, Transport
 from exporter.transport.retry import Expect, Kind, Verdict
 
 log = logging.getLogger(__name__)
@@ -63,30 +62,6 @@ MIN_RENEWAL_MARGIN_SECONDS = 30.0
 RENEWAL_MARGIN_FRACTION = 0.05
 ASSUMED_LIFETIME_SECONDS = 60.0  # when expires_in is missing or nonsense
 MAX_LIFETIME_SECONDS = 24 * 3600.0
-
-
-class Authenticator(Protocol):
-    """What the HTTP layer needs from a credential object. Implementations are thread-safe."""
-
-    mode: str
-
-    def prepare(self, session: object | None = None) -> None:
-        """Obtain the credential now (fail fast on bad credentials)."""
-
-    def apply(self, headers: dict[str, str], method: str) -> int:
-        """Add the credential to ``headers``; return the credential's generation."""
-
-    def observe(self, response: HttpResponse, generation: int) -> None:
-        """Look at every response (cookie mode picks up rotated CSRF tokens)."""
-
-    def invalidate(self, reason: str, generation: int | None = None) -> bool:
-        """After a 401: drop the credential if still ``generation``. True = worth one retry."""
-
-    def secret_values(self) -> list[str]:
-        """The live secrets, for scrubbing server messages and for leak tests."""
-
-    def close(self) -> None:
-        """End the session (cookie logout). Safe to call twice."""
 
 
 def build_authenticator(source: SourceSpec, transport: Transport) -> Authenticator:

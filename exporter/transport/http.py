@@ -31,18 +31,15 @@ import threading
 import time
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 from urllib.parse import urlencode, urlsplit
 
-import orjson
 import requests
 import requests.cookies
 import urllib3
 from requests.adapters import HTTPAdapter
 
 from exporter.errors import (
-    ApiError,
-    AuthError,
     RetriesExhausted,
     SpecError,
     SpecProblem,
@@ -60,15 +57,36 @@ from exporter.transport.retry import (
 )
 from exporter.version import __version__
 
-if TYPE_CHECKING:
-    from exporter.transport.auth import Authenticator
-
 log = logging.getLogger(__name__)
 
 _JSON_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
 # URLs whose pool and request target a thread remembers (see ``Transport._route``).
 _MAX_ROUTES = 256
 _XML_ACCEPT = {"Accept": "application/xml, text/xml;q=0.9, text/plain;q=0.8"}
+
+
+class Authenticator(Protocol):
+    """What the HTTP layer needs from a credential object. Implementations are thread-safe."""
+
+    mode: str
+
+    def prepare(self, session: object | None = None) -> None:
+        """Obtain the credential now (fail fast on bad credentials)."""
+
+    def apply(self, headers: dict[str, str], method: str) -> int:
+        """Add the credential to ``headers``; return the credential's generation."""
+
+    def observe(self, response: HttpResponse, generation: int) -> None:
+        """Look at every response (cookie mode picks up rotated CSRF tokens)."""
+
+    def invalidate(self, reason: str, generation: int | None = None) -> bool:
+        """After a 401: drop the credential if still ``generation``. True = worth one retry."""
+
+    def secret_values(self) -> list[str]:
+        """The live secrets, for scrubbing server messages and for leak tests."""
+
+    def close(self) -> None:
+        """End the session (cookie logout). Safe to call twice."""
 
 
 @dataclass
@@ -539,138 +557,3 @@ def _exhausted(method: str, url: str, attempts: int, verdict: Verdict) -> Retrie
         server_message=verdict.server_message,
         instance=verdict.instance,
     )
-
-
-class ApiClient:
-    """The Operate API as paging and hydration see it. One per run, shared by all threads."""
-
-    def __init__(
-        self,
-        source: SourceSpec,
-        *,
-        authenticator: Authenticator | None = None,
-        logger: logging.Logger | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        rng: random.Random | None = None,
-        transport: Transport | None = None,
-    ) -> None:
-        from exporter.transport.auth import build_authenticator  # auth imports Transport from here
-
-        self.source = source
-        self.base_url = source.base_url.rstrip("/")
-        self.log = logger or log
-        self.transport = transport or Transport(source, sleep=sleep, rng=rng)
-        self.authenticator = authenticator or build_authenticator(source, self.transport)
-
-    def __repr__(self) -> str:
-        return (
-            f"ApiClient(base_url={redact_url(self.base_url)!r}, auth={self.authenticator.mode!r})"
-        )
-
-    def authenticate(self) -> None:
-        """Obtain the credential now (token or login), so bad credentials fail before paging."""
-        self.authenticator.prepare()
-
-    def post_json(
-        self, path: str, body: dict[str, Any], *, stats: RequestStats | None = None
-    ) -> Any:
-        data = orjson.dumps(body)
-        return self._call("POST", path, Expect.JSON, data, dict(_JSON_HEADERS), stats)
-
-    def post_json_raw(
-        self, path: str, body: dict[str, Any], *, stats: RequestStats | None = None
-    ) -> tuple[bytes, Any]:
-        """``post_json`` that also returns the response body as received (the Parquet sink
-        decodes a search page's raw bytes in C++, off the GIL)."""
-        data = orjson.dumps(body)
-        exchange = self._exchange("POST", path, Expect.JSON, data, dict(_JSON_HEADERS), stats)
-        assert exchange.response is not None  # an OK verdict always has its response
-        return exchange.response.content, exchange.verdict.value
-
-    def post_page(
-        self, path: str, body: dict[str, Any], *, stats: RequestStats | None = None
-    ) -> Any:
-        """A search page as ``rawpage.RawPage``: the raw body with its cursor read from the tail
-        (the items are left to the sink), or the whole page parsed when the tail is ambiguous."""
-        data = orjson.dumps(body)
-        return self._call("POST", path, Expect.JSON_PAGE, data, dict(_JSON_HEADERS), stats)
-
-    def get_json(self, path: str, *, stats: RequestStats | None = None) -> Any:
-        return self._call("GET", path, Expect.JSON, None, {"Accept": "application/json"}, stats)
-
-    def get_text(self, path: str, *, stats: RequestStats | None = None) -> str:
-        result: str = self._call("GET", path, Expect.TEXT, None, dict(_XML_ACCEPT), stats)
-        return result
-
-    def close(self) -> None:
-        """Log out (cookie mode) and close every session. Safe to call twice."""
-        try:
-            self.authenticator.close()
-        finally:
-            self.transport.close()
-
-    def __enter__(self) -> ApiClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        expect: Expect,
-        data: bytes | None,
-        headers: dict[str, str],
-        stats: RequestStats | None,
-    ) -> Any:
-        return self._exchange(method, path, expect, data, headers, stats).verdict.value
-
-    def _exchange(
-        self,
-        method: str,
-        path: str,
-        expect: Expect,
-        data: bytes | None,
-        headers: dict[str, str],
-        stats: RequestStats | None,
-    ) -> Exchange:
-        """One call to the API: the OK exchange, or the final failure raised as an error."""
-        url = f"{self.base_url}/{path.lstrip('/')}"
-        exchange = self.transport.execute(
-            method,
-            url,
-            expect=expect,
-            data=data,
-            headers=headers,
-            stats=stats,
-            authenticator=self.authenticator,
-        )
-        verdict = exchange.verdict
-        if verdict.kind is Kind.OK:
-            return exchange
-        from exporter.transport.auth import scrub
-
-        secrets = self.authenticator.secret_values()
-        server = scrub(verdict.server_message, secrets)
-        where = f"{method} {redact_url(url)}"
-        if verdict.kind is Kind.UNAUTHORIZED:
-            again = " even after re-authenticating" if exchange.reauthenticated else ""
-            reason = f": {server}" if server else ""
-            raise AuthError(
-                f"{self.authenticator.mode} authentication: the API rejected the credentials "
-                f"for {where} (HTTP 401{again}){reason}"
-            )
-        hint = ""
-        if verdict.reason.startswith("TLS error"):
-            hint = (
-                " (point source.tls.ca_bundle at the PEM file of the CA that signed the server's "
-                "certificate, or set source.tls.verify: false for a throw-away test cluster)"
-            )
-        raise ApiError(
-            f"{where} failed: {verdict.reason}{hint}",
-            status=verdict.status,
-            url=url,
-            server_message=server,
-            instance=scrub(verdict.instance, secrets),
-        )
