@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from exporter.api.paging import Paginator
+from exporter.api.registry_data import lookup_endpoint
 from exporter.api.types import ConversionHints, Endpoint, Field
 from exporter.api.v1.registry import V1_ENDPOINTS
 from exporter.api.v2.registry import V2_ENDPOINTS
@@ -37,13 +38,8 @@ def endpoint_names(api: str = "v1") -> tuple[str, ...]:
 
 def get_endpoint(name: str, api: str = "v1") -> Endpoint:
     """Look an endpoint up; an unknown name is answered with the valid ones."""
-    endpoints = REGISTRY[api]
-    try:
-        return endpoints[name]
-    except KeyError:
-        valid = ", ".join(endpoints)
-        message = f"unknown endpoint {name!r} for API {api}; valid endpoints are: {valid}"
-        raise KeyError(message) from None
+    endpoint: Endpoint = lookup_endpoint(REGISTRY[api], name, api)
+    return endpoint
 
 
 class Dialect(Protocol):

@@ -23,6 +23,8 @@ class DialectBase:
     saas_audience: ClassVar[str]
     paginator_class: ClassVar[Any]  # (endpoint, export, *, start_cursor, already_emitted)
     hydration: ClassVar[ModuleType]  # needs_hydration(endpoint, export), lookup(client, ...)
+    one_record: ClassVar[dict[str, Any]]  # what a search body gets to ask for one record
+    total_path: ClassVar[tuple[str, ...]]  # where a search response holds the total
 
     def own(self, endpoint: Endpoint) -> Any:
         """``endpoint`` as this dialect's registry type (it must come from this registry)."""
@@ -56,10 +58,16 @@ class DialectBase:
 
     def filter_field(self, endpoint_name: str, name: str) -> Field | None:
         """The field a filter key of that export tests, or None (unknown export or key)."""
-        raise NotImplementedError
+        endpoint = self.registry.get(endpoint_name)
+        return endpoint.filter_field(name) if endpoint is not None else None
 
     def one_record_request(self, body: dict[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError
+        """``body`` asking for one record only (``run --dry-run``)."""
+        return {**body, **self.one_record}
 
     def reported_total(self, response: Any) -> Any:
-        raise NotImplementedError
+        """The server's total in a search response (progress only; may be anything)."""
+        node = response
+        for key in self.total_path:
+            node = node.get(key) if isinstance(node, dict) else None
+        return node

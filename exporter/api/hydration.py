@@ -35,3 +35,40 @@ def ident(endpoint: Endpoint, export: ExportSpec, item: Item, field: str) -> Any
     if value is None or isinstance(value, bool | float | dict | list):
         raise ProtocolError(f"{export.name}: a search item has no usable {field!r} to look up")
     return value
+
+
+def full_value(client: HydrationClient, export: ExportSpec, path: str, flag: str) -> Lookup:
+    """GET by key gives the whole ``value`` the search truncated; ``flag`` becomes false."""
+
+    def fetch(stats: Any) -> Patch:
+        full = client.get_json(path, stats=stats)
+        if not isinstance(full, dict) or not isinstance(full.get("value"), str):
+            raise ProtocolError(f"{export.name}: GET {path} returned no string 'value'")
+        return {"value": full["value"], flag: False}
+
+    return fetch
+
+
+def details(
+    client: HydrationClient, export: ExportSpec, path: str, fields: tuple[str, ...]
+) -> Lookup:
+    """GET by key gives the ``fields`` the search leaves out (decision evaluation details)."""
+
+    def fetch(stats: Any) -> Patch:
+        full = client.get_json(path, stats=stats)
+        if not isinstance(full, dict):
+            raise ProtocolError(f"{export.name}: GET {path} returned no object")
+        # An evaluation without inputs/outputs is an empty list, not a missing field.
+        return {name: full.get(name) or [] for name in fields}
+
+    return fetch
+
+
+def xml(client: HydrationClient, path: str, field: str, *, empty_is_none: bool) -> Lookup:
+    """GET ``.../xml`` gives the definition's XML (``empty_is_none``: 204 means none)."""
+
+    def fetch(stats: Any) -> Patch:
+        text = client.get_text(path, stats=stats)
+        return {field: (text or None) if empty_is_none else text}
+
+    return fetch

@@ -62,6 +62,10 @@ class Endpoint:
     def field(self, name: str) -> Field | None:
         return self._by_name.get(name)
 
+    def filter_field(self, name: str) -> Field | None:
+        """The field a filter key tests (through ``filter_aliases``), or None."""
+        return self.field(self.filter_aliases.get(name, name))
+
     @property
     def _by_name(self) -> dict[str, Field]:
         cached = self.__dict__.get("_by_name_cache")
@@ -114,7 +118,23 @@ class ConversionHints:
 # A column's kind: a scalar ``Kind`` or a ``ShapeKind``.
 ColumnKind = Kind | ShapeKind
 
-# Operate values both APIs share (v2 keeps v1's flow node types, adds two; see api/v2/registry).
+# Operate values both APIs share (v2 keeps v1's flow node and incident types and adds a few;
+# see api/v2/registry).
+INCIDENT_TYPES = (
+    "UNSPECIFIED",
+    "UNKNOWN",
+    "IO_MAPPING_ERROR",
+    "JOB_NO_RETRIES",
+    "EXECUTION_LISTENER_NO_RETRIES",
+    "CONDITION_ERROR",
+    "EXTRACT_VALUE_ERROR",
+    "CALLED_ELEMENT_ERROR",
+    "UNHANDLED_ERROR_EVENT",
+    "MESSAGE_SIZE_EXCEEDED",
+    "CALLED_DECISION_ERROR",
+    "DECISION_EVALUATION_ERROR",
+    "FORM_NOT_FOUND",
+)
 FLOW_NODE_TYPES = (
     "UNSPECIFIED",
     "PROCESS",

@@ -7,7 +7,7 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 from exporter.api.dialect import DialectBase
-from exporter.api.types import ConversionHints, Field
+from exporter.api.types import ConversionHints
 from exporter.api.v1 import hydration as v1_hydration
 from exporter.api.v1.paging import SearchAfterPaginator
 from exporter.api.v1.registry import V1_ENDPOINTS
@@ -23,16 +23,8 @@ class V1Dialect(DialectBase):
     saas_audience = DEFAULT_SAAS_AUDIENCE
     paginator_class = SearchAfterPaginator
     hydration: ClassVar[ModuleType] = v1_hydration
-
-    def filter_field(self, endpoint_name: str, name: str) -> Field | None:
-        endpoint = V1_ENDPOINTS.get(endpoint_name)
-        return endpoint.field(endpoint.filter_aliases.get(name, name)) if endpoint else None
-
-    def one_record_request(self, body: dict[str, Any]) -> dict[str, Any]:
-        return {**body, "size": 1}
-
-    def reported_total(self, response: Any) -> Any:
-        return response.get("total") if isinstance(response, dict) else None
+    one_record: ClassVar[dict[str, Any]] = {"size": 1}
+    total_path = ("total",)
 
 
 DIALECT = V1Dialect()

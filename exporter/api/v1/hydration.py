@@ -10,11 +10,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from exporter.api.hydration import HydrationClient, Item, Lookup, Patch, ident, item_path
+from exporter.api import hydration
+from exporter.api.hydration import HydrationClient, Item, Lookup, ident, item_path
 from exporter.api.types import Endpoint
-from exporter.errors import ProtocolError
 from exporter.spec import ExportSpec
 
 XML_FIELDS = {"process-definitions": "bpmnXml", "decision-requirements": "dmnXml"}
@@ -40,31 +38,11 @@ def lookup(
         if item.get("truncated") is not True:
             return None
         path = item_path(endpoint, ident(endpoint, export, item, "key"))
-
-        def full_variable(stats: Any) -> Patch:
-            full = client.get_json(path, stats=stats)
-            if not isinstance(full, dict) or not isinstance(full.get("value"), str):
-                raise ProtocolError(f"{export.name}: GET {path} returned no string 'value'")
-            return {"value": full["value"], "truncated": False}
-
-        return full_variable
+        return hydration.full_value(client, export, path, "truncated")
     if endpoint.name == "decision-instances":
         path = item_path(endpoint, ident(endpoint, export, item, "id"))
-
-        def evaluation(stats: Any) -> Patch:
-            full = client.get_json(path, stats=stats)
-            if not isinstance(full, dict):
-                raise ProtocolError(f"{export.name}: GET {path} returned no object")
-            # An evaluation without inputs/outputs is an empty list, not a missing field.
-            return {name: full.get(name) or [] for name in EVALUATION_FIELDS}
-
-        return evaluation
+        return hydration.details(client, export, path, EVALUATION_FIELDS)
     if endpoint.name in XML_FIELDS:
-        field = XML_FIELDS[endpoint.name]
         path = item_path(endpoint, ident(endpoint, export, item, "key"), "/xml")
-
-        def xml(stats: Any) -> Patch:
-            return {field: client.get_text(path, stats=stats)}
-
-        return xml
+        return hydration.xml(client, path, XML_FIELDS[endpoint.name], empty_is_none=False)
     return None

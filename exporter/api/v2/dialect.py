@@ -7,7 +7,7 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 from exporter.api.dialect import DialectBase
-from exporter.api.types import ConversionHints, Field
+from exporter.api.types import ConversionHints
 from exporter.api.v2 import hydration as v2_hydration
 from exporter.api.v2.paging import CursorPaginator
 from exporter.api.v2.registry import V2_ENDPOINTS
@@ -26,17 +26,8 @@ class V2Dialect(DialectBase):
     saas_audience = DEFAULT_SAAS_AUDIENCE
     paginator_class = CursorPaginator
     hydration: ClassVar[ModuleType] = v2_hydration
-
-    def filter_field(self, endpoint_name: str, name: str) -> Field | None:
-        endpoint = V2_ENDPOINTS.get(endpoint_name)
-        return endpoint.filter_field(name) if endpoint else None
-
-    def one_record_request(self, body: dict[str, Any]) -> dict[str, Any]:
-        return {**body, "page": {"limit": 1}}
-
-    def reported_total(self, response: Any) -> Any:
-        page = response.get("page") if isinstance(response, dict) else None
-        return page.get("totalItems") if isinstance(page, dict) else None
+    one_record: ClassVar[dict[str, Any]] = {"page": {"limit": 1}}
+    total_path = ("page", "totalItems")
 
 
 DIALECT = V2Dialect()

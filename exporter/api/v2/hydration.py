@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from exporter.api.hydration import HydrationClient, Item, Lookup, Patch, ident, item_path
+from exporter.api import hydration
+from exporter.api.hydration import HydrationClient, Item, Lookup, ident, item_path
 from exporter.api.v2.registry import V2Endpoint
-from exporter.errors import ProtocolError
 from exporter.spec import ExportSpec
 
 
@@ -29,33 +27,12 @@ def lookup(
         if item.get(flag) is not True:
             return None
         path = item_path(endpoint, ident(endpoint, export, item, key_field))
-
-        def full_value(stats: Any) -> Patch:
-            full = client.get_json(path, stats=stats)
-            if not isinstance(full, dict) or not isinstance(full.get("value"), str):
-                raise ProtocolError(f"{export.name}: GET {path} returned no string 'value'")
-            return {"value": full["value"], flag: False}
-
-        return full_value
+        return hydration.full_value(client, export, path, flag)
     if endpoint.detail_fields:
         path = item_path(endpoint, ident(endpoint, export, item, key_field))
-        fields = endpoint.detail_fields
-
-        def details(stats: Any) -> Patch:
-            full = client.get_json(path, stats=stats)
-            if not isinstance(full, dict):
-                raise ProtocolError(f"{export.name}: GET {path} returned no object")
-            return {name: full.get(name) or [] for name in fields}
-
-        return details
+        return hydration.details(client, export, path, endpoint.detail_fields)
     if endpoint.has_xml and endpoint.xml_field:
-        xml_field = endpoint.xml_field
         path = item_path(endpoint, ident(endpoint, export, item, key_field), "/xml")
-
-        def xml(stats: Any) -> Patch:
-            text = client.get_text(path, stats=stats)
-            # 204 No Content: the definition has no XML (null, not an empty document).
-            return {xml_field: text or None}
-
-        return xml
+        # 204 No Content: the definition has no XML (null, not an empty document).
+        return hydration.xml(client, path, endpoint.xml_field, empty_is_none=True)
     return None
