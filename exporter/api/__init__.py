@@ -10,7 +10,7 @@ in ``paging.py`` and ``rawpage.py``, the ``source.api: auto`` probe in ``probe.p
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 from exporter.api.paging import Paginator
@@ -18,6 +18,7 @@ from exporter.api.registry_data import lookup_endpoint
 from exporter.api.types import ConversionHints, Endpoint, Field
 from exporter.api.v1.registry import V1_ENDPOINTS
 from exporter.api.v2.registry import V2_ENDPOINTS
+from exporter.errors import SpecProblem
 
 APIS: tuple[str, ...] = ("v1", "v2")
 # ``source.api: auto`` tries them in this order (v2 is the main line).
@@ -70,6 +71,20 @@ class Dialect(Protocol):
 
     def filter_field(self, endpoint_name: str, name: str) -> Field | None:
         """The field a filter key of that export tests, or None (unknown export or key)."""
+        ...
+
+    def export_problems(
+        self, where: str, export: dict[str, Any], endpoint: Any, server_version: str
+    ) -> Iterator[SpecProblem]:
+        """The problems of one export of a spec document (``where``: its path) on this API."""
+        ...
+
+    def auth_problems(self, mode: Any) -> list[SpecProblem]:
+        """The problem of an auth mode this API cannot take (empty when it can)."""
+        ...
+
+    def typed_filter(self, endpoint_name: str, filters: dict[str, Any]) -> dict[str, Any]:
+        """A spec's filter values as this API's requests carry them."""
         ...
 
     def one_record_request(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import ModuleType
 from typing import Any, ClassVar
 
 from exporter.api.types import ConversionHints, Endpoint, Field
+from exporter.errors import SpecProblem
 from exporter.spec import ExportSpec
 
 # Self-Managed Identity's Operate audience, the same for both APIs.
@@ -23,6 +24,7 @@ class DialectBase:
     saas_audience: ClassVar[str]
     paginator_class: ClassVar[Any]  # (endpoint, export, *, start_cursor, already_emitted)
     hydration: ClassVar[ModuleType]  # needs_hydration(endpoint, export), lookup(client, ...)
+    checks: ClassVar[ModuleType]  # export_problems, auth_problems, typed_filter (spec checks)
     one_record: ClassVar[dict[str, Any]]  # what a search body gets to ask for one record
     total_path: ClassVar[tuple[str, ...]]  # where a search response holds the total
 
@@ -55,6 +57,25 @@ class DialectBase:
         self, client: Any, endpoint: Endpoint, export: ExportSpec, item: Any
     ) -> Any:
         return self.hydration.lookup(client, self.own(endpoint), export, item)
+
+    def export_problems(
+        self, where: str, export: dict[str, Any], endpoint: Endpoint, server_version: str
+    ) -> Iterator[SpecProblem]:
+        """The problems of one export of a spec document (``where``: its path) on this API."""
+        problems: Iterator[SpecProblem] = self.checks.export_problems(
+            where, export, self.own(endpoint), server_version
+        )
+        return problems
+
+    def auth_problems(self, mode: Any) -> list[SpecProblem]:
+        """The problem of an auth mode this API cannot take (empty when it can)."""
+        problems: list[SpecProblem] = self.checks.auth_problems(mode)
+        return problems
+
+    def typed_filter(self, endpoint_name: str, filters: dict[str, Any]) -> dict[str, Any]:
+        """A spec's filter values as this API's requests carry them."""
+        typed: dict[str, Any] = self.checks.typed_filter(endpoint_name, filters)
+        return typed
 
     def filter_field(self, endpoint_name: str, name: str) -> Field | None:
         """The field a filter key of that export tests, or None (unknown export or key)."""

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from exporter.api.dialect import DialectBase
 from exporter.api.types import ConversionHints
+from exporter.api.v1 import checks as v1_checks
 from exporter.api.v1 import hydration as v1_hydration
 from exporter.api.v1.paging import SearchAfterPaginator
 from exporter.api.v1.registry import V1_ENDPOINTS
@@ -23,6 +24,7 @@ class V1Dialect(DialectBase):
     saas_audience = DEFAULT_SAAS_AUDIENCE
     paginator_class = SearchAfterPaginator
     hydration: ClassVar[ModuleType] = v1_hydration
+    checks: ClassVar[ModuleType] = v1_checks
     one_record: ClassVar[dict[str, Any]] = {"size": 1}
     total_path = ("total",)
 

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from exporter.api.dialect import DialectBase
 from exporter.api.types import ConversionHints
+from exporter.api.v2 import checks as v2_checks
 from exporter.api.v2 import hydration as v2_hydration
 from exporter.api.v2.paging import CursorPaginator
 from exporter.api.v2.registry import V2_ENDPOINTS
@@ -26,6 +27,7 @@ class V2Dialect(DialectBase):
     saas_audience = DEFAULT_SAAS_AUDIENCE
     paginator_class = CursorPaginator
     hydration: ClassVar[ModuleType] = v2_hydration
+    checks: ClassVar[ModuleType] = v2_checks
     one_record: ClassVar[dict[str, Any]] = {"page": {"limit": 1}}
     total_path = ("page", "totalItems")
 
