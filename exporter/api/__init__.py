@@ -23,6 +23,9 @@ from exporter.errors import SpecProblem
 APIS: tuple[str, ...] = ("v1", "v2")
 # ``source.api: auto`` tries them in this order (v2 is the main line).
 AUTO_ORDER: tuple[str, ...] = ("v2", "v1")
+# The API whose defaults (the SaaS audience) an ``auto`` spec gets when loaded, before the probe:
+# existing SaaS specs without ``api`` were written for it.
+LOAD_DEFAULT_API = "v1"
 
 REGISTRY: dict[str, Mapping[str, Endpoint]] = {"v1": V1_ENDPOINTS, "v2": V2_ENDPOINTS}
 

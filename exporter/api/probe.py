@@ -17,12 +17,13 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from exporter.api import AUTO_ORDER, get_dialect
 from exporter.errors import ApiError, AuthError
 
 log = logging.getLogger(__name__)
 
-V2_PROBE = ("/v2/process-definitions/search", {"page": {"limit": 1}})
-V1_PROBE = ("/v1/process-definitions/search", {"size": 1})
+# Every API version has it, and a search for one of them costs the server next to nothing.
+PROBE_EXPORT = "process-definitions"
 NOT_THERE = (404, 405)
 
 
@@ -46,13 +47,16 @@ def _ask(client: ProbeClient, path: str, body: dict[str, Any], stats: Any) -> in
     return None
 
 
-PROBES: dict[str, tuple[str, dict[str, Any]]] = {"v2": V2_PROBE, "v1": V1_PROBE}
+def probe_request(api: str) -> tuple[str, dict[str, Any]]:
+    """The search that tells whether the server speaks ``api``: one process definition."""
+    dialect = get_dialect(api)
+    return dialect.registry[PROBE_EXPORT].search_path, dialect.one_record_request({})
 
 
 def choose_api(
     client: ProbeClient,
     stats: Any = None,
-    fits: tuple[str, ...] = ("v2", "v1"),
+    fits: tuple[str, ...] = AUTO_ORDER,
     *,
     client_for: Callable[[str], ProbeClient] | None = None,
 ) -> tuple[str, str]:
@@ -67,11 +71,11 @@ def choose_api(
     ``client_for(api)``, when given, is the client to probe ``api`` with (credentials valid for
     that API: a SaaS token's audience differs between v1 and v2); else ``client`` probes both.
     """
-    order = [*fits, *(api for api in PROBES if api not in fits)]
+    order = [*fits, *(api for api in AUTO_ORDER if api not in fits)]
     refusals: list[str] = []
     refused: int | None = None
     for api in order:
-        path, body = PROBES[api]
+        path, body = probe_request(api)
         asking = client_for(api) if client_for is not None else client
         refused = _ask(asking, path, body, stats)
         if refused is None:

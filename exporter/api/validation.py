@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import IO, Any
 
-from exporter.api import APIS, AUTO_ORDER, REGISTRY, get_dialect
+from exporter.api import APIS, AUTO_ORDER, LOAD_DEFAULT_API, REGISTRY, get_dialect
 from exporter.errors import SpecError, SpecProblem
 from exporter.spec import JobSpec, SpecRules
 from exporter.spec import load as spec_load
@@ -214,7 +214,7 @@ class _RegistryRules:
 
     def default_audience(self, auth_mode: str, api: str) -> str | None:
         # auto keeps v1's audience: an existing SaaS spec without ``api`` must keep working.
-        return get_dialect("v1" if api == "auto" else api).default_audience(auth_mode)
+        return get_dialect(LOAD_DEFAULT_API if api == "auto" else api).default_audience(auth_mode)
 
 
 RULES: SpecRules = _RegistryRules()
