@@ -65,7 +65,7 @@ CASES = [
         with_("colour", "blue"),
         "colour",
         "unknown key; valid keys are: version, source, concurrency, hydration_concurrency, "
-        "exports, output",
+        "retention, exports, output",
         id="unknown-top-level-key",
     ),
     pytest.param(

@@ -98,6 +98,18 @@ class Dialect(Protocol):
         """The server's total in a search response (progress only; may be anything)."""
         ...
 
+    def window_fields(self, endpoint_name: str, server_version: str = "8.8") -> list[str]:
+        """The date fields an incremental export of that endpoint can be windowed by."""
+        ...
+
+    def plan_windows(self, start: int, end: int, window_seconds: int) -> list[tuple[int, int]]:
+        """``[start, end)`` (epoch ms) as the windows this API expresses (v1: buckets)."""
+        ...
+
+    def window_filter(self, field: str, start: int, end: int) -> dict[str, Any]:
+        """The filter entry selecting one planned window ``[start, end)``."""
+        ...
+
 
 _DIALECT_MODULES = {"v1": "exporter.api.v1.dialect", "v2": "exporter.api.v2.dialect"}
 

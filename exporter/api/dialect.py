@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping
 from types import ModuleType
 from typing import Any, ClassVar
@@ -10,6 +11,7 @@ from typing import Any, ClassVar
 from exporter.api.types import ConversionHints, Endpoint, Field
 from exporter.errors import SpecProblem
 from exporter.spec import ExportSpec
+from exporter.spec.timespec import parse_duration
 
 # Self-Managed Identity's Operate audience, the same for both APIs.
 DEFAULT_IDENTITY_AUDIENCE = "operate-api"
@@ -25,6 +27,7 @@ class DialectBase:
     paginator_class: ClassVar[Any]  # (endpoint, export, *, start_cursor, already_emitted)
     hydration: ClassVar[ModuleType]  # needs_hydration(endpoint, export), lookup(client, ...)
     checks: ClassVar[ModuleType]  # export_problems, auth_problems, typed_filter (spec checks)
+    windows: ClassVar[ModuleType]  # window_fields, window_problem, plan_windows, window_filter
     one_record: ClassVar[dict[str, Any]]  # what a search body gets to ask for one record
     total_path: ClassVar[tuple[str, ...]]  # where a search response holds the total
 
@@ -65,7 +68,61 @@ class DialectBase:
         problems: Iterator[SpecProblem] = self.checks.export_problems(
             where, export, self.own(endpoint), server_version
         )
-        return problems
+        return itertools.chain(
+            problems, self._incremental_problems(where, export, endpoint, server_version)
+        )
+
+    def _incremental_problems(
+        self, where: str, export: dict[str, Any], endpoint: Endpoint, server_version: str
+    ) -> Iterator[SpecProblem]:
+        """``incremental``: a date field this API can window, not filtered as well; a window
+        this API can express."""
+        incremental = export.get("incremental")
+        if not isinstance(incremental, dict):
+            return
+        at = f"{where}.incremental"
+        field = incremental.get("field")
+        valid = self.window_fields(endpoint.name, server_version)
+        if isinstance(field, str) and field not in valid:
+            names = ", ".join(valid) if valid else "none"
+            yield SpecProblem(
+                f"{at}.field",
+                f"{field!r} is not a date field {endpoint.name} can be windowed by on "
+                f"{self.name}; valid fields are: {names}",
+            )
+        filters = export.get("filter")
+        if isinstance(field, str) and isinstance(filters, dict) and field in filters:
+            yield SpecProblem(
+                f"{where}.filter.{field}",
+                f"filters the incremental field {field!r}: the windows select it (remove "
+                "the filter, or export without incremental)",
+            )
+        window = incremental.get("window", "P1D")
+        try:
+            seconds = parse_duration(window) if isinstance(window, str) else None
+        except ValueError:
+            seconds = None  # the schema names a malformed duration
+        problem = None if seconds is None else self.windows.window_problem(seconds)
+        if problem is not None:
+            yield SpecProblem(f"{at}.window", f"{window!r}: {problem} on {self.name}")
+
+    def window_fields(self, endpoint_name: str, server_version: str = "8.8") -> list[str]:
+        """The date fields an export of that endpoint can be windowed by."""
+        endpoint = self.registry.get(endpoint_name)
+        if endpoint is None:
+            return []
+        fields: list[str] = self.windows.window_fields(endpoint, server_version)
+        return fields
+
+    def plan_windows(self, start: int, end: int, window_seconds: int) -> list[tuple[int, int]]:
+        """``[start, end)`` (epoch ms) as the windows this API expresses, each one snapshot."""
+        planned: list[tuple[int, int]] = self.windows.plan_windows(start, end, window_seconds)
+        return planned
+
+    def window_filter(self, field: str, start: int, end: int) -> dict[str, Any]:
+        """The filter entry selecting ``[start, end)`` of a planned window."""
+        entry: dict[str, Any] = self.windows.window_filter(field, start, end)
+        return entry
 
     def auth_problems(self, mode: Any) -> list[SpecProblem]:
         """The problem of an auth mode this API cannot take (empty when it can)."""

@@ -33,6 +33,7 @@ from exporter.spec.model import (
     DEFAULT_SAAS_TOKEN_URL,
     AuthSpec,
     ExportSpec,
+    IncrementalSpec,
     JobSpec,
     LimitsSpec,
     OutputSpec,
@@ -42,6 +43,7 @@ from exporter.spec.model import (
     TlsSpec,
 )
 from exporter.spec.reader import parse_yaml, read_spec_file, read_spec_stream
+from exporter.spec.timespec import parse_duration
 
 
 class SpecRules(Protocol):
@@ -224,6 +226,7 @@ def _build(doc: dict[str, Any], origin: str | None, rules: SpecRules) -> JobSpec
         output=OutputSpec(**doc.get("output", {})),
         concurrency=doc.get("concurrency", 4),
         hydration_concurrency=doc.get("hydration_concurrency", 8),
+        retention=parse_duration(doc.get("retention", "P30D")),
         origin=origin,
     )
     return _with_digest(spec)
@@ -244,9 +247,20 @@ def _build_auth(auth: dict[str, Any], api: str, rules: SpecRules) -> AuthSpec:
     return AuthSpec(**values)
 
 
+def _build_incremental(incremental: dict[str, Any]) -> IncrementalSpec:
+    return IncrementalSpec(
+        field=incremental["field"],
+        lag=parse_duration(incremental.get("lag", "PT15M")),
+        start=incremental.get("start", "-30d"),
+        window=parse_duration(incremental.get("window", "P1D")),
+    )
+
+
 def _build_export(export: dict[str, Any], api: str, rules: SpecRules) -> ExportSpec:
-    values = {k: v for k, v in export.items() if k not in ("filter", "sort")}
+    values = {k: v for k, v in export.items() if k not in ("filter", "sort", "incremental")}
     values.setdefault("name", export["endpoint"])
+    if "incremental" in export:
+        values["incremental"] = _build_incremental(export["incremental"])
     sort = tuple(SortSpec(s["field"], s.get("order", "ASC")) for s in export.get("sort", []))
     filters = rules.typed_filter(export["endpoint"], dict(export.get("filter", {})), api)
     return ExportSpec(filter=filters, sort=sort, **values)

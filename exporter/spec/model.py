@@ -78,6 +78,16 @@ class SortSpec:
 
 
 @dataclass(frozen=True)
+class IncrementalSpec:
+    """``exports[].incremental``: export ``[from, to)`` windows of a date field (issue 15)."""
+
+    field: str
+    lag: int = 15 * 60  # seconds: to = the run's server clock - lag
+    start: str = "-30d"  # where the first run begins: RFC 3339 or relative to the run's clock
+    window: int = 86400  # seconds: the size of one window (one snapshot each)
+
+
+@dataclass(frozen=True)
 class ExportSpec:
     endpoint: str
     name: str
@@ -91,6 +101,8 @@ class ExportSpec:
     include_xml: bool = False
     # Decision instances: add evaluatedInputs / evaluatedOutputs from get-by-id.
     include_evaluation_details: bool = False
+    # Date windows instead of everything (None: a full export every run).
+    incremental: IncrementalSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +128,8 @@ class JobSpec:
     version: int = 1
     concurrency: int = 4
     hydration_concurrency: int = 8
+    # How long the server keeps data; a window starting earlier gets a warning.
+    retention: int = 30 * 86400  # seconds
     # Where the spec came from (file path) and a digest of its content with secrets removed.
     origin: str | None = None
     digest: str = ""

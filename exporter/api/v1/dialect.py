@@ -10,6 +10,7 @@ from exporter.api.dialect import DialectBase
 from exporter.api.types import ConversionHints
 from exporter.api.v1 import checks as v1_checks
 from exporter.api.v1 import hydration as v1_hydration
+from exporter.api.v1 import windows as v1_windows
 from exporter.api.v1.paging import SearchAfterPaginator
 from exporter.api.v1.registry import V1_ENDPOINTS
 
@@ -25,6 +26,7 @@ class V1Dialect(DialectBase):
     paginator_class = SearchAfterPaginator
     hydration: ClassVar[ModuleType] = v1_hydration
     checks: ClassVar[ModuleType] = v1_checks
+    windows: ClassVar[ModuleType] = v1_windows
     one_record: ClassVar[dict[str, Any]] = {"size": 1}
     total_path = ("total",)
 

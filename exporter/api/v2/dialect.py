@@ -10,6 +10,7 @@ from exporter.api.dialect import DialectBase
 from exporter.api.types import ConversionHints
 from exporter.api.v2 import checks as v2_checks
 from exporter.api.v2 import hydration as v2_hydration
+from exporter.api.v2 import windows as v2_windows
 from exporter.api.v2.paging import CursorPaginator
 from exporter.api.v2.registry import V2_ENDPOINTS
 
@@ -28,6 +29,7 @@ class V2Dialect(DialectBase):
     paginator_class = CursorPaginator
     hydration: ClassVar[ModuleType] = v2_hydration
     checks: ClassVar[ModuleType] = v2_checks
+    windows: ClassVar[ModuleType] = v2_windows
     one_record: ClassVar[dict[str, Any]] = {"page": {"limit": 1}}
     total_path = ("page", "totalItems")
 
