@@ -6,7 +6,8 @@ import re
 
 import orjson
 
-from exporter.endpoints import V1_ENDPOINTS, Endpoint
+from exporter.api.types import Endpoint
+from exporter.api.v1.registry import V1_ENDPOINTS
 from exporter.simulator.data import Dataset
 from exporter.simulator.query import QueryError, SearchEngine, parse_query
 from exporter.simulator.responses import Response, problem

@@ -26,20 +26,14 @@ import re
 import threading
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
 import orjson
 
-from exporter.endpoints import Kind
-from exporter.endpoints_v2 import V2_ENDPOINTS, V2Endpoint
-from exporter.simulator.clock import ClockError, parse_instant
-from exporter.simulator.data import Dataset
-from exporter.simulator.responses import Response, v2_problem
-from exporter.simulator.stats import Stats
-from exporter.simulator.v2 import V2View
-from exporter.v2_filters import (
+from exporter.api.types import Kind
+from exporter.api.v2.filters import (
     CursorError,
     cursor_values,
     decode_cursor,
@@ -48,6 +42,12 @@ from exporter.v2_filters import (
     validate_v2_filter,
     validate_v2_sort,
 )
+from exporter.api.v2.registry import V2_ENDPOINTS, V2Endpoint
+from exporter.simulator.clock import ClockError, parse_instant
+from exporter.simulator.data import Dataset
+from exporter.simulator.responses import Response, v2_problem
+from exporter.simulator.stats import Stats
+from exporter.simulator.v2 import V2View
 
 TOTAL_CAP = 10_000
 GATEWAY_VERSIONS = {"8.8": "8.8.0", "8.9": "8.9.0"}
@@ -97,6 +97,15 @@ def _compare(a: Sequence[Any], b: Sequence[Any], descending: Sequence[bool]) -> 
         result = -1 if smaller else 1
         return -result if desc else result
     return 0
+
+
+def _comparable(descending: Sequence[bool]) -> Callable[[Sequence[Any]], Any]:
+    """A sort key for one search's sort keys (``_compare`` in that sort's directions)."""
+
+    def compare(a: Sequence[Any], b: Sequence[Any]) -> int:
+        return _compare(a, b, descending)
+
+    return functools.cmp_to_key(compare)
 
 
 def _matches(
@@ -276,7 +285,7 @@ class V2Api:
             if _matches(filter_doc, everything[position], endpoint, self.view)
         ]
         records = self.view.search_records(endpoint.name)
-        comparable = functools.cmp_to_key(lambda a, b: _compare(a, b, descending))
+        comparable = _comparable(descending)
         pairs = list(zip(fields, kinds, strict=True))
         keyed = sorted(
             ((comparable([_sort_key(records[p].get(f), k) for f, k in pairs]), p) for p in matched),
@@ -341,7 +350,7 @@ class V2Api:
             cursor = [_sort_key(v, k) for v, k in zip(page[name], kinds, strict=False)]
             if len(cursor) != len(fields):
                 raise _BadRequest(f"page.{name}: the cursor does not fit the sort of this request")
-            probe = functools.cmp_to_key(lambda a, b: _compare(a, b, descending))(cursor)
+            probe = _comparable(descending)(cursor)
             if name == "after":
                 start = bisect_right(ordered.keys, probe)
                 return slice(start, start + limit)

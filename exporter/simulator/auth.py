@@ -316,7 +316,8 @@ class Authenticator:
             return Denied(401, message, _bearer_challenge("Invalid token"))
         if expiry <= time.monotonic():
             return Denied(401, "Jwt expired", _bearer_challenge("Jwt expired"))
-        if api not in AUDIENCES[self.mode].get(claims.get("aud"), ()):
+        audience = claims.get("aud")
+        if not isinstance(audience, str) or api not in AUDIENCES[self.mode].get(audience, ()):
             message = "The required audience is missing"
             return Denied(401, message, _bearer_challenge(message))
         return None

@@ -22,7 +22,8 @@ from typing import Any
 
 import orjson
 
-from exporter.endpoints import REGISTRY, V1_ENDPOINTS
+from exporter.api.v1.registry import V1_ENDPOINTS
+from exporter.api.v2.registry import V2_ENDPOINTS
 
 Row = dict[str, Any]
 
@@ -161,7 +162,7 @@ class Dataset:
 
 def _unique_key(name: str) -> str:
     # user-tasks and jobs exist on v2 only; their internal rows use v2's names.
-    return (V1_ENDPOINTS.get(name) or REGISTRY["v2"][name]).unique_key
+    return (V1_ENDPOINTS.get(name) or V2_ENDPOINTS[name]).unique_key
 
 
 class _Generator:

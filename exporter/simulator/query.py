@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from exporter.endpoints import Endpoint, Kind
+from exporter.api.types import Endpoint, Kind
 from exporter.simulator.data import Row, Table, gc_paused
 from exporter.simulator.v1 import parse_date
 
@@ -135,8 +135,9 @@ def _parse_filter(endpoint: Endpoint, filt: Any) -> tuple[tuple[str, Any], ...]:
         return ()
     if not isinstance(filt, dict):
         raise invalid("filter must be an object")
-    out = []
-    for raw_name, value in filt.items():
+    conditions: dict[str, Any] = filt  # a JSON object: its keys are strings
+    out: list[tuple[str, Any]] = []
+    for raw_name, value in conditions.items():
         name = endpoint.filter_aliases.get(raw_name, raw_name)
         spec = endpoint.field(name)
         if spec is None or spec.kind is Kind.XML:

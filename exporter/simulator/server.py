@@ -90,6 +90,9 @@ class _Handler(BaseHTTPRequestHandler):
     # loopback), which made every request cost 40 ms regardless of the work done.
     disable_nagle_algorithm = True
     server: _Server
+    # BaseHTTPRequestHandler's header lines (created by send_header, undeclared in its stubs):
+    # _send appends the body to them so headers and body leave in one write.
+    _headers_buffer: list[bytes]
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: the command reports its own summary

@@ -15,7 +15,8 @@ from typing import Any
 
 import orjson
 
-from exporter.endpoints import V1_ENDPOINTS, Kind
+from exporter.api.types import Kind
+from exporter.api.v1.registry import V1_ENDPOINTS
 from exporter.simulator.data import Dataset, Row
 
 _EPOCH = datetime(1970, 1, 1)

@@ -31,8 +31,13 @@ from typing import Any
 
 import orjson
 
-from exporter.endpoints import Kind
-from exporter.endpoints_v2 import RENAMED_ENUM_VALUES, V2_ENDPOINTS, V2Endpoint, V2Field, V2Kind
+from exporter.api.types import Kind, ShapeKind
+from exporter.api.v2.registry import (
+    RENAMED_ENUM_VALUES,
+    V2_ENDPOINTS,
+    V2Endpoint,
+    V2Field,
+)
 from exporter.simulator.data import Dataset, Row
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -173,12 +178,12 @@ class V2View:
             return format_rfc3339_ms(value)
         if f.kind is Kind.ENUM:
             return RENAMED_ENUM_VALUES.get((name, f.name), {}).get(value, value)
-        if f.kind is V2Kind.DECISION_INPUTS:
+        if f.kind is ShapeKind.DECISION_INPUTS:
             return [
                 {"inputId": i["id"], "inputName": i["name"], "inputValue": i["value"]}
                 for i in value
             ]
-        if f.kind is V2Kind.MATCHED_RULES:
+        if f.kind is ShapeKind.MATCHED_RULES:
             return [self._matched_rule(o) for o in value]
         if isinstance(value, list | dict):
             return orjson.loads(orjson.dumps(value))  # a copy: views must not share rows
@@ -357,7 +362,7 @@ class V2View:
         return attributes
 
     def variables(self, filter_name: str, record: Mapping[str, Any]) -> Mapping[str, str]:
-        """Lookup for the variable filters (``v2_filters.matches_v2_filter``)."""
+        """Lookup for the variable filters (``exporter.api.v2.filters.matches_v2_filter``)."""
         if filter_name == "localVariables":
             return self._scopes.get(int(record["elementInstanceKey"]), {})
         return self._instance_vars.get(int(record["processInstanceKey"]), {})

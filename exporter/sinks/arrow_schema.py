@@ -1,6 +1,6 @@
 """The explicit Arrow schema of each endpoint, decided before a Parquet file opens.
 
-Built from the registry (``exporter/endpoints.py``) so that adding a field there adds a column
+Built from the registry (``exporter.api``) so that adding a field there adds a column
 here. Hydrated-only fields (XML, evaluated inputs/outputs) are columns only when the export asks
 for them. The last column, ``_extra``, keeps what the schema does not know (fields a newer Operate
 added, or nested keys inside evaluated inputs/outputs) as JSON object text, so nothing is dropped.
