@@ -60,12 +60,17 @@ class RunContext:
 class ExportPipeline:
     """Runs one export of a job (``run()``, once) and returns its result."""
 
-    def __init__(self, run: RunContext, export: ExportSpec) -> None:
+    def __init__(
+        self, run: RunContext, export: ExportSpec, window: dict[str, Any] | None = None
+    ) -> None:
         self.run_context = run
+        self.window = window  # an incremental export's window, for its manifest
         self.spec, self.options, self.reporter = run.spec, run.options, run.reporter
         self.client, self.stop = run.client, run.stop
         self.export = export
         self.result = ExportResult(name=export.name, endpoint=export.endpoint)
+        if window is not None:
+            self.result.window = f"[{window['from']}, {window['to']})"
         self.search_stats, self.lookup_stats = new_stats(), new_stats()
         self.writer: Any = None
         self.fetcher: Fetcher | None = None
@@ -99,6 +104,7 @@ class ExportPipeline:
             job_digest=self.spec.digest,
             api_version=self.spec.source.api,
             tool_version=__version__,
+            incremental=self.window,
         )
         open_writer = self.options.open_writer or open_snapshot
         self.writer = writer = open_writer(ctx, resume=self.options.resume)

@@ -21,6 +21,9 @@ class RunOptions:
     # Opens each export's writer as ``open_writer(ctx, resume=...)``; None: a snapshot under
     # ``output.path`` (``sinks.open_snapshot``). ``dump -o -`` passes a stdout sink here.
     open_writer: Callable[..., Any] | None = None
+    # run --from/--to: re-export this range of the incremental exports (RFC 3339 or -30d).
+    range_from: str | None = None
+    range_to: str | None = None
 
 
 @dataclass
@@ -41,6 +44,8 @@ class ExportResult:
     # Dry run: the exact first request the export would page with.
     search_path: str | None = None
     request_body: dict[str, Any] | None = None
+    # Incremental exports: the window this result's snapshot holds, [from, to).
+    window: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -30,6 +30,7 @@ from exporter.api import dialect_of, get_endpoint, make_paginator
 from exporter.api.validation import resolve_api
 from exporter.errors import ExporterError, SpecError, UsageError
 from exporter.pipeline.export import ExportPipeline, RunContext, describe, new_stats
+from exporter.pipeline.incremental import WindowTask, plan_run
 from exporter.pipeline.interrupt import StopFlag
 from exporter.pipeline.progress import QuietReporter, Reporter
 from exporter.pipeline.results import ExportResult, RunOptions, RunResult
@@ -91,9 +92,12 @@ class _Run:
     def close(self) -> None:
         self.hydration_pool.shutdown(wait=True, cancel_futures=True)
 
-    def export(self, export: ExportSpec) -> ExportResult:
-        """Run one export through its pipeline (fetch -> hydrate -> decode -> write)."""
-        return ExportPipeline(self.context, export).run()
+    def export(self, work: ExportSpec | WindowTask) -> ExportResult:
+        """Run one export (or one window of one) through its pipeline (fetch -> hydrate ->
+        decode -> write)."""
+        if isinstance(work, WindowTask):
+            return ExportPipeline(self.context, work.export, work.info).run()
+        return ExportPipeline(self.context, work).run()
 
     # -- dry run ------------------------------------------------------------------------
 
@@ -166,6 +170,46 @@ def bind_api(
     return bound, chosen
 
 
+def _plan(
+    spec: JobSpec, exports: tuple[ExportSpec, ...], client: Any, options: RunOptions
+) -> list[Any]:
+    """The run's work: exports, incremental ones as their windows (a dry run probes the
+    exports as they are). Planning that fails (the server's clock, the output's manifests)
+    fails the incremental exports, not the run's usage."""
+    if options.dry_run:
+        return list(exports)
+    try:
+        return list(
+            plan_run(
+                spec, exports, client, range_from=options.range_from, range_to=options.range_to
+            )
+        )
+    except UsageError:
+        raise
+    except ExporterError as exc:
+        failed = _PlanFailed(str(exc), type(exc).__name__)
+        return [failed.result(e) if e.incremental is not None else e for e in exports]
+
+
+class _PlanFailed:
+    def __init__(self, error: str, error_type: str) -> None:
+        self.error, self.error_type = error, error_type
+
+    def result(self, export: ExportSpec) -> ExportResult:
+        return ExportResult(
+            export.name, export.endpoint, error=self.error, error_type=self.error_type
+        )
+
+
+def _guard(work: Callable[[Any], ExportResult]) -> Callable[[Any], ExportResult]:
+    """``work`` for the pool, passing results already decided (a failed plan) through."""
+
+    def run(task: Any) -> ExportResult:
+        return task if isinstance(task, ExportResult) else work(task)
+
+    return run
+
+
 def run_job(
     spec: JobSpec,
     options: RunOptions | None = None,
@@ -203,11 +247,12 @@ def run_job(
                 for e in exports
             ]
         else:
-            workers = max(1, min(spec.concurrency, len(exports)))
+            tasks = _plan(spec, exports, client, options)
+            workers = max(1, min(spec.concurrency, len(tasks)))
             run = _Run(spec, options, reporter, client, export_workers=workers, stop=stop)
             work = run.probe if options.dry_run else run.export
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export") as pool:
-                results = list(pool.map(work, exports))
+                results = list(pool.map(_guard(work), tasks))
     finally:
         if run is not None:
             run.close()

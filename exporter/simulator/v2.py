@@ -148,7 +148,9 @@ class V2View:
                 extra["elementId"] = row["_elementId"]
         elif name == "decision-instances":
             extra["elementInstanceKey"] = row["_elementInstanceKey"]
-            extra["rootDecisionDefinitionKey"] = self._root_decisions[row["key"]]
+            # Live mode with late visibility: the evaluation's root decision may not be
+            # visible yet (unknown until it is).
+            extra["rootDecisionDefinitionKey"] = self._root_decisions.get(row["key"])
             if "result" not in row and self.explicit_nulls:
                 extra["result"] = "null"
         return extra

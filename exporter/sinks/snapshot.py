@@ -88,6 +88,9 @@ class SnapshotContext:
     job_digest: str
     api_version: str = "v1"
     tool_version: str = ""
+    # An incremental export's window (issue 15): recorded in the manifest, and a resume only
+    # continues a snapshot of the same window.
+    incremental: dict[str, Any] | None = None
 
 
 def _plain(value: Any) -> Any:
@@ -168,6 +171,7 @@ class Manifest:
     location: str
     schema: list[dict[str, Any]] | None = None
     resumed_at: list[str] = field(default_factory=list)
+    incremental: dict[str, Any] | None = None  # the window this snapshot holds (issue 15)
 
     @property
     def bytes(self) -> int:
@@ -201,6 +205,8 @@ class Manifest:
         }
         if self.schema is not None:
             data["schema"] = self.schema
+        if self.incremental is not None:
+            data["incremental"] = self.incremental
         return data
 
     def __getitem__(self, key: str) -> Any:
@@ -447,6 +453,7 @@ class SnapshotWriter:
             snapshot=self.directory.rsplit("/", 1)[-1],
             location=self.location,
             schema=schema_to_json(self._converter.schema) if self._converter else None,
+            incremental=self.ctx.incremental,
         )
         with self._io("publish the manifest"):
             # The manifest is the last data file and its presence alone says "complete".
@@ -601,7 +608,10 @@ def open_snapshot(
     export_dir = location.join(ctx.export.name)
     try:
         if resume:
-            found = _find_resumable(storage, export_dir)
+            if ctx.incremental is not None:
+                found = _find_window_resumable(storage, export_dir, export_digest(ctx))
+            else:
+                found = _find_resumable(storage, export_dir)
             if found is not None:
                 try:
                     return _resume(ctx, storage, found, moment, tick)
@@ -653,6 +663,28 @@ def _find_resumable(storage: _Storage, export_dir: str) -> str | None:
         if storage.info(f"{path}/{MANIFEST_NAME}").type != pafs.FileType.NotFound:
             return None  # a complete snapshot is newer than any incomplete one left below it
         if storage.info(f"{path}/{CHECKPOINT_NAME}").type != pafs.FileType.NotFound:
+            return path
+    return None
+
+
+def _find_window_resumable(storage: _Storage, export_dir: str, digest: str) -> str | None:
+    """The newest checkpointed snapshot without a manifest of the same window (its filter holds
+    the window, so the digest names it): an incremental export's windows are snapshots of one
+    folder, committed in any order, so a newer complete one does not hide it."""
+    named = []
+    for info in storage.listdir(export_dir):
+        key = snapshot_sort_key(info.base_name)
+        if key is not None and info.type == pafs.FileType.Directory:
+            named.append((key, info.path))
+    for _, path in sorted(named, reverse=True):
+        if storage.info(f"{path}/{MANIFEST_NAME}").type != pafs.FileType.NotFound:
+            continue
+        raw = storage.read(f"{path}/{CHECKPOINT_NAME}")
+        try:
+            checkpoint = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(checkpoint, dict) and checkpoint.get("export_digest") == digest:
             return path
     return None
 

@@ -47,6 +47,9 @@ class ApiClient:
         self.log = logger or log
         self.transport = transport or Transport(source, sleep=sleep, rng=rng)
         self.authenticator = authenticator or build_authenticator(source, self.transport)
+        # The ``Date`` header of the API's first successful answer: the run's clock for
+        # incremental windows (a client clock running ahead must not move a watermark).
+        self.server_date: str | None = None
 
     def __repr__(self) -> str:
         return (
@@ -134,6 +137,8 @@ class ApiClient:
         )
         verdict = exchange.verdict
         if verdict.kind is Kind.OK:
+            if self.server_date is None and exchange.response is not None:
+                self.server_date = exchange.response.headers.get("Date")
             return exchange
         secrets = self.authenticator.secret_values()
         server = scrub(verdict.server_message, secrets)
