@@ -35,7 +35,11 @@ class _Commands(click.Group):
     every ``run`` would otherwise pay for.
     """
 
-    LAZY = {"simulate": "exporter.simulator.command", "dump": "exporter.cli.dump"}
+    LAZY = {
+        "simulate": "exporter.simulator.command",
+        "dump": "exporter.cli.dump",
+        "state": "exporter.cli.state",
+    }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.LAZY})
@@ -151,6 +155,19 @@ class _RunCommand(click.Command):
 @click.option(
     "--only", "only", multiple=True, metavar="NAME", help="Run only this export (repeatable)."
 )
+@click.option(
+    "--from",
+    "range_from",
+    metavar="T",
+    help="Re-export the windows of [T, --to) of the incremental exports (RFC 3339 or -30d), "
+    "without moving their watermarks; select them with --only.",
+)
+@click.option(
+    "--to",
+    "range_to",
+    metavar="T",
+    help="End of the --from range (default: the run's cutoff, the server's clock - lag).",
+)
 def run(
     spec_path: str,
     dry_run: bool,
@@ -158,6 +175,8 @@ def run(
     quiet: bool,
     log_format: str,
     only: tuple[str, ...],
+    range_from: str | None = None,
+    range_to: str | None = None,
 ) -> None:
     """Run the exports of a job spec and print a summary per export.
 
@@ -175,6 +194,7 @@ def run(
       operate-export run configs/demo.yaml --dry-run
       operate-export run configs/demo.yaml --only variables --log-format json
       operate-export run configs/demo.yaml --resume=auto    # cron
+      operate-export run job.yaml --only orders --from 2026-11-01T00:00:00Z --to -7d
     """
     from exporter.cli.run import run_or_exit
 
@@ -186,6 +206,8 @@ def run(
         quiet=quiet,
         log_format=log_format,
         only=only,
+        range_from=range_from,
+        range_to=range_to,
     )
     if code:
         click.get_current_context().exit(code)

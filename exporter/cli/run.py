@@ -90,6 +90,8 @@ def run_command(
     log_format: str = "text",
     only: tuple[str, ...] = (),
     stderr: IO[str] | None = None,
+    range_from: str | None = None,
+    range_to: str | None = None,
 ) -> int:
     """Run a spec file; returns the exit code. SpecError / UsageError propagate (exit 2)."""
     # Validation comes first: an invalid spec never causes a network request.
@@ -99,7 +101,14 @@ def run_command(
     handler = configure_logging(log_format=log_format, quiet=quiet, stream=err)
     try:
         reporter = choose_reporter(log_format=log_format, quiet=quiet or dry_run, stream=err)
-        options = RunOptions(dry_run=dry_run, resume=resume, quiet=quiet, only=tuple(only))
+        options = RunOptions(
+            dry_run=dry_run,
+            resume=resume,
+            quiet=quiet,
+            only=tuple(only),
+            range_from=range_from,
+            range_to=range_to,
+        )
         with stop_on_signals(StopFlag()) as stop:
             result = run_job(spec, options, reporter, stop=stop)
     finally:
