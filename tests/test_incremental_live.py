@@ -237,3 +237,30 @@ def test_range_rerun_does_not_move_the_watermark(make_simulator: Any, tmp_path: 
     assert [e.window for e in third.exports] == [
         "[2026-11-27T01:55:00.000Z, 2026-11-27T02:55:00.000Z)"
     ]
+
+
+def test_records_at_from_at_to_minus_1ms_and_at_to_land_in_exactly_one_window(
+    make_simulator: Any, tmp_path: Path
+) -> None:
+    """v2 windows are ms-exact: a record dated t is in [t, ...), in [..., t + 1) and not in
+    [..., t). (v1 buckets are whole units; their tiling is proven in test_incremental_windows.)"""
+    from exporter.spec.timespec import iso_ms
+
+    sim = make_simulator(scale=60, seed=12, live=True, api="both")
+    sim.clock.advance("PT2H")
+    finished = [r for r in sim.truth("process-instances") if r.get("endDate")]
+    record = finished[len(finished) // 2]
+    t = record["endDate"]
+    document = spec_document(sim.base_url, tmp_path, "v2")
+    document["exports"] = document["exports"][:1]
+
+    def holds(name: str, start: int, end: int) -> bool:
+        document["output"]["path"] = str(tmp_path / name)
+        options = RunOptions(range_from=iso_ms(start), range_to=iso_ms(end))
+        assert run_job(load_spec(document), options).ok
+        keys = {k for _, ks in snapshots(tmp_path / name, "process-instances") for k in ks}
+        return str(record["key"]) in keys
+
+    assert holds("from", t, t + 600_000)  # exactly at from: in
+    assert holds("to-1", t - 600_000, t + 1)  # at to - 1 ms: in
+    assert not holds("to", t - 600_000, t)  # exactly at to: in the next window, not this one
