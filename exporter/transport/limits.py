@@ -6,7 +6,10 @@ seconds could hold a request forever, and a body is as large as the server makes
 ``Deadline``     one per request: connect, headers and the whole body must finish before it.
                  A single watchdog thread shuts down the socket of a request whose deadline
                  passed (the blocked read then returns at once); the request fails with
-                 ``DeadlineExceeded`` (retried like a timeout).
+                 ``DeadlineExceeded`` (retried like a timeout). A TLS handshake too: wrapping
+                 takes the socket's descriptor away from the object the deadline was given,
+                 so the deadline keeps its own duplicate of a new TLS connection's descriptor
+                 (closed when the request ends) and shuts the connection down through it.
 ``deadline_connection_class``  the pool's connection class, extended to hand every socket it
                  opens or reuses to the current thread's ``Deadline``.
 ``read_body``    reads the body in bounded chunks: a Content-Length over
@@ -20,6 +23,7 @@ seconds could hold a request forever, and a body is as large as the server makes
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -40,13 +44,16 @@ READ_CHUNK = 256 * 1024  # bytes read from the socket (and inflated) per step
 class Deadline:
     """The deadline of one request and the sockets it uses (thread-safe)."""
 
-    __slots__ = ("_lock", "_sockets", "at", "expired", "seconds")
+    __slots__ = ("_duplicates", "_lock", "_released", "_sockets", "at", "expired", "seconds")
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.at = time.monotonic() + seconds
         self.expired = False
         self._sockets: list[socket.socket] = []
+        # Descriptors this deadline duplicated (attach_duplicate) and must close (release).
+        self._duplicates: list[socket.socket] = []
+        self._released = False
         self._lock = threading.Lock()
 
     def remaining(self) -> float:
@@ -63,12 +70,46 @@ class Deadline:
         if expired:
             _shut(sock)
 
+    def attach_duplicate(self, sock: socket.socket) -> None:
+        """Watch ``sock``'s connection through a duplicate of its descriptor: for a socket that
+        TLS wrapping is about to take over (the wrapped socket gets the descriptor and ``sock``
+        is left detached, so shutting ``sock`` down would no longer reach the handshake)."""
+        try:
+            descriptor = os.dup(sock.fileno())
+        except OSError:  # already closed: nothing left to watch
+            return
+        try:
+            duplicate = socket.socket(fileno=descriptor)
+        except OSError:
+            os.close(descriptor)
+            return
+        with self._lock:
+            if not self._released:
+                self._duplicates.append(duplicate)
+                if self.expired:
+                    _shut(duplicate)
+                return
+        duplicate.close()  # the request already ended
+
     def expire(self) -> None:
         with self._lock:
             self.expired = True
             sockets = list(self._sockets)
+            # Under the lock: release() closes these, and a closed descriptor's number may be
+            # reused by another connection at once.
+            for duplicate in self._duplicates:
+                _shut(duplicate)
         for sock in sockets:
             _shut(sock)
+
+    def release(self) -> None:
+        """The request ended: close the duplicated descriptors (the connection itself stays
+        open for keep-alive; a duplicate only adds a reference to it)."""
+        with self._lock:
+            self._released = True
+            duplicates, self._duplicates = self._duplicates, []
+            for duplicate in duplicates:
+                duplicate.close()
 
     def exceeded(self) -> DeadlineExceeded:
         return DeadlineExceeded(self.seconds)
@@ -110,7 +151,8 @@ class _Watchdog:
         self._local.current = None
         with self._cond:
             self._active.discard(deadline)
-            return deadline.expired
+        deadline.release()
+        return deadline.expired
 
     def current(self) -> Deadline | None:
         found: Deadline | None = getattr(self._local, "current", None)
@@ -140,6 +182,10 @@ class _DeadlineConnectionMixin:
     def _new_conn(self) -> socket.socket:
         sock: socket.socket = super()._new_conn()  # type: ignore[misc]
         _attach_current(sock)
+        if isinstance(self, urllib3.connection.HTTPSConnection):
+            deadline = WATCHDOG.current()
+            if deadline is not None:  # the proxy tunnel and the handshake run on this socket
+                deadline.attach_duplicate(sock)
         return sock
 
     def connect(self) -> None:
