@@ -102,6 +102,12 @@ class Paginator(Protocol):
 
     def settle_count(self, number: int, count: int, asked: int | None) -> bool: ...
 
+    @property
+    def asked(self) -> int:
+        """The page size the last handled response was asked for (unparsed pages: the sink
+        checks their count against it)."""
+        ...
+
 
 class PagingState(ABC):
     """What every paginator tracks, whatever its cursor: records emitted against
@@ -119,6 +125,7 @@ class PagingState(ABC):
         self._pages = 0
         self._total: int | None = None
         self._last_size: int | None = None
+        self._asked = 0
         self._done = self._remaining() == 0
         self._max_pages: int | None = None  # from an exact total: beyond it, a loop
         # settle_count: the number of a short unparsed page (the writing thread's state).
@@ -161,7 +168,12 @@ class PagingState(ABC):
         if self._last_size is None:
             raise RuntimeError("update_state() called before a request was built")
         size, self._last_size = self._last_size, None
+        self._asked = size
         return size
+
+    @property
+    def asked(self) -> int:
+        return self._asked
 
     def _take_total(self, page: int, total: Any, *, exact: bool) -> None:
         """Remember the first page's total; an exact one bounds how many pages may follow."""

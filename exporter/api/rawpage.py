@@ -1,11 +1,14 @@
-"""The paging cursor of a v1 search page read from its tail, without parsing the items.
+"""The paging cursor of a search page read from its tail, without parsing the items.
 
 Parquet exports that need no hydration decode a page's items only once, with ``pyarrow.json``
-on the converting thread. The paging thread needs just the cursor (``sortValues``) and, for
-progress, ``total``. A key appears in the raw bytes as ``"sortValues"`` with both quotes
-unescaped (inside a JSON string every quote is escaped), so the single such occurrence followed
-by ``:`` and an array is the member; only that array is decoded (orjson: types as sent, 64-bit
-integers exact). Anything ambiguous returns None and the caller parses the whole page as before.
+on the converting thread. The paging thread needs just the cursor and, for progress, the total.
+The dialects name their cursor member in ``CURSOR_MEMBERS``: an array under ``sortValues`` or a
+string under ``endCursor`` (inside the page's ``page`` object). A key appears in the raw bytes
+with both quotes unescaped (inside a JSON string every quote is escaped), so the single such
+occurrence followed by ``:`` and a value of the member's type is the member; only that value is
+decoded (orjson: types as sent, 64-bit integers exact). Anything ambiguous returns None and the
+caller parses the whole page as before; ``PageTail.key`` says which member was read, so that a
+paginator takes only its own dialect's cursor.
 
 It also holds the checks on a page's bytes that no parser does safely for us: how deep the JSON
 can nest (``pyarrow.json`` recurses and crashes the process from about 20,000 levels: it only
@@ -30,6 +33,7 @@ from typing import Any
 import orjson
 
 _SORT_VALUES = b'"sortValues"'
+_END_CURSOR = b'"endCursor"'
 _TOTAL = b'"total"'
 _ITEMS = b'"items"'
 _WHITESPACE = b" \t\r\n"
@@ -68,12 +72,14 @@ UNSURE = Unsure.UNSURE
 
 @dataclass(frozen=True)
 class PageTail:
-    """What the paging thread reads from a page: the cursor and where the
-    ``sortValues`` member sits (``raw[:cut[0]] + raw[cut[1]:]`` is the page without it)."""
+    """What the paging thread reads from a page: the cursor and where an array cursor member
+    sits (``raw[:cut[0]] + raw[cut[1]:]`` is the page without it: its mixed types would defeat
+    Arrow's inference; a string cursor is left in place, ``cut`` is then empty)."""
 
-    cursor: list[Any]
+    cursor: Any  # a non-empty list (``sortValues``) or a non-empty string (``endCursor``)
     cut: tuple[int, int]
     raw: bytes = field(repr=False)
+    key: str = "sortValues"  # the member the cursor was read from
 
     def total(self) -> int | Unsure | None:
         """The page's ``total`` (None when absent), or ``UNSURE`` when it cannot be read from
@@ -92,10 +98,12 @@ class PageTail:
         return self.raw.translate(None, _NOT_OPENING)
 
     def max_items(self) -> int:
-        """An upper bound on the page's item objects: every ``{`` but the page's own (exact
-        for Operate's flat records unless a string holds a brace). Items that are not objects
-        are not counted; the sink refuses them."""
-        return max(self._openings.count(b"{") - 1, 0)
+        """An upper bound on the page's item objects: every ``{`` but the page's own and, for
+        an ``endCursor``, the ``page`` object holding it (the sink checks that it is there:
+        a page without it fails) (exact for Operate's flat records unless a string holds a
+        brace). Items that are not objects are not counted; the sink refuses them."""
+        containers = 2 if self.key == "endCursor" else 1
+        return max(self._openings.count(b"{") - containers, 0)
 
     def arrow_safe(self) -> bool:
         """Whether the page provably nests too little to crash Arrow's JSON reader: each
@@ -114,6 +122,11 @@ class RawPage:
     tail: PageTail | None
     parsed: Any = None
     unusable: bool = False
+
+    def tail_of(self, key: str) -> PageTail | None:
+        """The tail when its cursor was read from member ``key`` (a dialect's cursor), else
+        None: the page is then parsed whole by the paginator."""
+        return self.tail if self.tail is not None and self.tail.key == key else None
 
     def json(self, unique_key: str | None = None) -> Any:
         """The whole page parsed (orjson: 64-bit integers exact). Raises ``UnusablePage``
@@ -273,13 +286,26 @@ def read_tail(raw: bytes) -> PageTail | None:
     if items_at < 0 or _EMPTY_ITEMS.match(raw, items_at) is not None:
         return None
     key = _last_key(raw, _SORT_VALUES, end)
-    if key is None or key < 0:
+    if key is None:
         return None
-    start = _skip(raw, key + len(_SORT_VALUES))
+    if key >= 0:
+        return _array_cursor(raw, key)
+    key = _last_key(raw, _END_CURSOR, end)
+    return None if key is None or key < 0 else _string_cursor(raw, key)
+
+
+def _value_start(raw: bytes, key: int, name: bytes) -> int | None:
+    """Where the value of the member whose key starts at ``key`` begins (after the colon)."""
+    start = _skip(raw, key + len(name))
     if raw[start : start + 1] != b":":
         return None
-    start = _skip(raw, start + 1)
-    if raw[start : start + 1] != b"[":
+    return _skip(raw, start + 1)
+
+
+def _array_cursor(raw: bytes, key: int) -> PageTail | None:
+    """The ``sortValues`` array at ``key``, with the cut that removes the member."""
+    start = _value_start(raw, key, _SORT_VALUES)
+    if start is None or raw[start : start + 1] != b"[":
         return None
     close = start
     cursor: Any = None
@@ -307,6 +333,30 @@ def read_tail(raw: bytes) -> PageTail | None:
     else:
         return None
     return PageTail(cursor, cut, raw)
+
+
+def _string_cursor(raw: bytes, key: int) -> PageTail | None:
+    """The ``endCursor`` string at ``key`` (a null, empty or non-string one: None). Whether
+    the member sits in the page's ``page`` object is checked by the sink, which decodes it."""
+    start = _value_start(raw, key, _END_CURSOR)
+    if start is None or raw[start : start + 1] != b'"':
+        return None
+    close = start
+    while True:
+        close = raw.find(b'"', close + 1)
+        if close < 0 or close - start > MAX_CURSOR_BYTES + 2:
+            return None  # an over-long cursor: the whole page is parsed, the paginator refuses it
+        if not _escaped(raw, close):
+            break
+    try:
+        cursor = orjson.loads(raw[start : close + 1])
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(cursor, str) or not cursor:
+        return None
+    if raw[_skip(raw, close + 1) : _skip(raw, close + 1) + 1] not in (b",", b"}"):
+        return None
+    return PageTail(cursor, (0, 0), raw, key="endCursor")
 
 
 def read_page(raw: bytes) -> RawPage:

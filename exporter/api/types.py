@@ -113,6 +113,9 @@ class ConversionHints:
     keys_as_text: bool = False
     # Whole pages may be decoded by Arrow from their bytes (no Python parse of the items).
     arrow_decodes_pages: bool = False
+    # Where a search page holds the cursor to continue after it (``rawpage.read_tail`` reads
+    # the last step from the page's tail; the decode stage checks the whole path).
+    cursor_path: tuple[str, ...] = ("sortValues",)
 
 
 # A column's kind: a scalar ``Kind`` or a ``ShapeKind``.

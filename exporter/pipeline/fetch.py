@@ -56,8 +56,8 @@ def iter_pages(
     come from ``client.post_page`` and only their cursor is read (``rawpage``); the sink
     decodes and checks the items.
     """
-    # Pages Arrow can decode keep their raw bytes for the sink; others (v2: string keys) are
-    # converted in Python.
+    # Pages Arrow can decode (the dialect says so) keep their raw bytes for the sink; others
+    # are converted in Python.
     decodable = dialect_of(endpoint).conversion.arrow_decodes_pages
     post_raw = getattr(client, "post_json_raw", None) if decodable else None
     # Search pages come through ``rawpage``: a complete page no parser takes (text that is not
@@ -73,7 +73,7 @@ def iter_pages(
             items = paginator.update_state_raw(page)
             if items is None:
                 yield Page(
-                    None, paginator.cursor, paginator.total, page.raw, page, body["size"], number
+                    None, paginator.cursor, paginator.total, page.raw, page, paginator.asked, number
                 )
             else:
                 yield Page(items, paginator.cursor, paginator.total, page.raw, None, 0, number)

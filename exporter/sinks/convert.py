@@ -13,11 +13,15 @@ know are kept in ``_extra`` as JSON object text; so are evaluated inputs/outputs
 keys the struct type does not know (the typed column holds the known keys, ``_extra`` the
 original list), so overlaying ``_extra`` on the typed columns gives back the API record.
 
-Fast path: given the raw bytes of an unmodified v1 search page, ``pyarrow.json`` decodes them in
+Fast path: given the raw bytes of an unmodified search page, ``pyarrow.json`` decodes them in
 C++ (releasing the GIL) and the result is used only when it provably equals what the Python path
 would build (see ``RecordConverter._from_raw``); anything else falls back to the Python path.
 Pages whose items were never parsed (``convert_page``, exports without hydration) are decoded
-the same way with unknown fields inferred, and checked against the paging contract here.
+the same way with unknown fields inferred, and checked against the paging contract here. Keys
+sent as strings of digits (the dialect's ``keys_as_text``) are read as strings and cast to int64
+in Arrow compute (exact: no float on the way; anything but digits fails and falls back); dates
+are cast to ``timestamp[ms, UTC]`` there too, with fractions beyond milliseconds cut first,
+as ``_dates`` does.
 """
 
 from __future__ import annotations
@@ -140,6 +144,20 @@ _DATE_EXPECTED = "a date string like 2022-03-17T11:50:25.729+0000"
 
 
 _LONG_FRACTION = re.compile(r"(\.\d{3})\d+")
+_LONG_FRACTION_RE2 = r"(\.\d{3})\d+"  # the same pattern for Arrow compute (RE2)
+
+
+def _arrow_dates(strings: pa.Array) -> pa.Array:
+    """A string column cast like ``_dates`` (the decoded-page path): offsets (``Z``,
+    ``+02:00``, ``+0000``) are understood by the cast; more than millisecond digits are cut
+    first when the plain cast refuses them. Raises Arrow's error when a value is no date."""
+    try:
+        return strings.cast(TIMESTAMP_TYPE)
+    except _ARROW_ERRORS:
+        import pyarrow.compute as pc
+
+        cut = pc.replace_substring_regex(strings, _LONG_FRACTION_RE2, r"\1", max_replacements=1)
+        return cut.cast(TIMESTAMP_TYPE)
 
 
 def _dates(values: list[Any]) -> pa.Array:
@@ -212,20 +230,23 @@ _RAW_KINDS = {
     Kind.JSON_TEXT: pa.string(),
     Kind.XML: pa.string(),
     Kind.DATE: pa.string(),
+    ShapeKind.STRING_LIST: pa.list_(pa.string()),
 }
 
 
 def _raw_parse_options(endpoint: Endpoint, fields: Sequence[Any], unknown: str = "ignore") -> Any:
     """``pyarrow.json`` parse options for a page ``{"items": [...], ...}``, or None when the
-    export has columns the raw path cannot decode (the API's pages are not Arrow-decodable, e.g.
-    string keys; nested evaluation lists)."""
-    if not dialect_of(endpoint).conversion.arrow_decodes_pages or any(
-        f.kind not in _RAW_KINDS for f in fields
-    ):
+    export has columns the raw path cannot decode (the API's pages are not Arrow-decodable;
+    nested evaluation lists, JSON objects). Keys sent as text are read as strings (then cast)."""
+    hints = dialect_of(endpoint).conversion
+    if not hints.arrow_decodes_pages or any(f.kind not in _RAW_KINDS for f in fields):
         return None
     from pyarrow import json as pa_json
 
-    item = pa.struct([pa.field(f.name, _RAW_KINDS[f.kind]) for f in fields])
+    kinds = dict(_RAW_KINDS)
+    if hints.keys_as_text:
+        kinds[Kind.KEY] = pa.string()
+    item = pa.struct([pa.field(f.name, kinds[f.kind]) for f in fields])
     return pa_json.ParseOptions(
         explicit_schema=pa.schema([pa.field("items", pa.list_(item))]),
         newlines_in_values=True,  # the page is one JSON value, possibly pretty-printed
@@ -253,6 +274,28 @@ def _identity(values: Sequence[Any]) -> tuple[tuple[str, Any], ...]:
     return tuple((type(v).__name__, repr(v)) for v in values)
 
 
+def _member(document: Any, path: Sequence[str]) -> Any:
+    """The value at ``path`` in a parsed page (None when any step is missing)."""
+    for step in path:
+        document = document.get(step) if isinstance(document, dict) else None
+    return document
+
+
+def _same_cursor(found: Any, read: Any) -> bool:
+    """Whether the page's parsed cursor is the one read from its tail (same JSON types)."""
+    if isinstance(read, str):
+        return isinstance(found, str) and found == read
+    return isinstance(found, list) and _identity(found) == _identity(read)
+
+
+def _decoded_member(table: pa.Table, path: Sequence[str]) -> Any:
+    """The value at ``path`` in a page decoded as a one-row table (None when absent)."""
+    if path[0] not in table.column_names:
+        return None
+    value = table.column(path[0])[0].as_py()
+    return _member(value, path[1:]) if len(path) > 1 else value
+
+
 class RecordConverter:
     """Converts pages of one export's records to record batches of ``schema``."""
 
@@ -272,6 +315,14 @@ class RecordConverter:
         self._raw_options = _raw_parse_options(endpoint, self._columns)
         self._page_options = _raw_parse_options(endpoint, self._columns, unknown="infer")
         self._dates = [i for i, f in enumerate(self._columns) if f.kind is Kind.DATE]
+        hints = dialect_of(endpoint).conversion
+        # Key columns decoded as strings of digits, cast to int64 after decoding.
+        self._text_keys = (
+            [i for i, f in enumerate(self._columns) if f.kind is Kind.KEY]
+            if hints.keys_as_text
+            else []
+        )
+        self._cursor_path = hints.cursor_path
         self._key_fields = endpoint.fields_of_kind(Kind.KEY)
 
     def convert(
@@ -317,18 +368,22 @@ class RecordConverter:
         """A page read by ``rawpage`` (items not parsed yet) as a record batch, with the paging
         contract's item checks (objects, at most ``size``) that the paging thread skipped.
 
-        The page without its ``sortValues`` member is read by ``pyarrow.json`` with unknown
-        fields inferred: the batch is taken when the items' struct has only the known fields.
+        The page (without an array cursor: v1's ``sortValues`` is cut out; a string cursor,
+        v2's ``page.endCursor``, stays and must equal the one the paging thread read) is read by
+        ``pyarrow.json`` with unknown fields inferred: the batch is taken when the items'
+        struct has only the known fields.
         Otherwise (an unknown field, any Arrow error) the page is parsed by orjson and converted
         by the Python path, which fills ``_extra`` or raises its precise error.
         """
-        assert page.tail is not None and self._page_options is not None
+        tail = page.tail_of(self._cursor_path[-1])
+        assert tail is not None and self._page_options is not None
         name = self.export.name
         # Arrow's JSON reader recurses per level (~20,000 crash the process): it only gets
         # pages that provably nest less; orjson (the fallback) refuses beyond 1024 levels.
-        if page.tail.arrow_safe():
-            start, end = page.tail.cut
-            batch = self._decode(page.raw[:start] + page.raw[end:], self._page_options, None)
+        if tail.arrow_safe():
+            start, end = tail.cut
+            text = page.raw[:start] + page.raw[end:] if end > start else page.raw
+            batch = self._decode(text, self._page_options, None, cursor=tail.cursor)
             if batch is not None:
                 check_count(name, number, batch.num_rows, size)
                 return batch
@@ -338,20 +393,24 @@ class RecordConverter:
             raise ProtocolError(f"{name}: page {number}: {exc.reason}") from None
         records = checked_items(name, number, response, size)
         check_keys(name, number, records, self._key_fields, self.endpoint.unique_key)
-        cursor = response.get("sortValues") if isinstance(response, dict) else None
-        if not isinstance(cursor, list) or _identity(cursor) != _identity(page.tail.cursor):
-            raise ProtocolError(
-                f"{name}: page {number} has no single top-level sortValues to page on"
-            )
+        if not _same_cursor(_member(response, self._cursor_path), tail.cursor):
+            where = ".".join(self._cursor_path)
+            raise ProtocolError(f"{name}: page {number} has no single top-level {where} to page on")
         if not records:
             return pa.RecordBatch.from_pylist([], schema=self.schema)
         return self.convert(records)
 
     def _decode(
-        self, raw: bytes, options: Any, records: Sequence[dict[str, Any]] | None
+        self,
+        raw: bytes,
+        options: Any,
+        records: Sequence[dict[str, Any]] | None,
+        cursor: Any = None,
     ) -> pa.RecordBatch | None:
         """``raw`` read by ``pyarrow.json`` as one row ``items: list<struct<columns>>`` (the
-        GIL is released); None when that cannot be the Python converter's batch."""
+        GIL is released); None when that cannot be the Python converter's batch. ``cursor``:
+        a string cursor read from the page's tail, which must be the page's member at the
+        dialect's ``cursor_path`` (an array cursor was cut out of the page already)."""
         from pyarrow import json as pa_json
 
         read_options = pa_json.ReadOptions(use_threads=False, block_size=max(1 << 20, len(raw) + 1))
@@ -361,6 +420,8 @@ class RecordConverter:
             )
             if table.num_rows != 1:
                 return None
+            if isinstance(cursor, str) and _decoded_member(table, self._cursor_path) != cursor:
+                return None  # the tail's endCursor is not the page's: the Python path decides
             column = table.column("items")
             if column.null_count:
                 return None
@@ -375,7 +436,9 @@ class RecordConverter:
                 items.validate(full=True)
             arrays: list[pa.Array] = items.flatten()
             for i in self._dates:
-                arrays[i] = arrays[i].cast(TIMESTAMP_TYPE)
+                arrays[i] = _arrow_dates(arrays[i])
+            for i in self._text_keys:
+                arrays[i] = arrays[i].cast(pa.int64())  # safe: digits only, within int64
         except _ARROW_ERRORS:
             return None
         if records is not None and sum(map(len, records)) != sum(

@@ -230,18 +230,19 @@ class SearchAfterPaginator(PagingState):
         sink checks the items (``checked_items``) and that a short page is the last one.
         Otherwise the page was parsed whole and is handled exactly as ``update_state``.
         """
-        if page.tail is None:
+        tail = page.tail_of("sortValues")
+        if tail is None:
             return self.update_state(self.parse(page))
         if self.export.max_records is not None:
             raise RuntimeError("raw paging cannot honour max_records (item count unknown)")
         number = self._pages + 1
         if self._total is None:
-            total = page.tail.total()
+            total = tail.total()
             if total is UNSURE:
                 return self.update_state(self.parse(page))
             self._take_total(number, total, exact=total is not None and total < TOTAL_CAP)
         size = self._take_size()
-        self._take_cursor(page.tail.cursor)
+        self._take_cursor(tail.cursor)
         # At most this many items: fewer than asked for is a short page, the last one.
-        self._page_done(0, last=page.tail.max_items() < size)
+        self._page_done(0, last=tail.max_items() < size)
         return None

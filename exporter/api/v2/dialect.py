@@ -21,10 +21,11 @@ DEFAULT_SAAS_AUDIENCE = "zeebe.camunda.io"
 class V2Dialect(DialectBase):
     name = "v2"
     registry = V2_ENDPOINTS
-    # Keys are strings of digits (int64 in Python); pages are parsed in Python for now: the
-    # decode stage takes Arrow-decodable pages from a dialect once v2 has a raw-page decoder
-    # (issue 12 point 6).
-    conversion = ConversionHints(keys_as_text=True, arrow_decodes_pages=False)
+    # Keys are strings of digits (cast to int64 in Arrow compute); pages Arrow decodes from
+    # their bytes, the cursor read from ``page.endCursor`` at their tail (issue 12 point 6).
+    conversion = ConversionHints(
+        keys_as_text=True, arrow_decodes_pages=True, cursor_path=("page", "endCursor")
+    )
     saas_audience = DEFAULT_SAAS_AUDIENCE
     paginator_class = CursorPaginator
     hydration: ClassVar[ModuleType] = v2_hydration

@@ -140,6 +140,22 @@ class CursorPaginator(PagingState):
         self._recent.append(fingerprint)
         self._cursor = end_cursor
 
-    def update_state_raw(self, page: RawPage) -> list[dict[str, Any]]:
-        """A page fetched as ``RawPage``: parsed whole (v2 items are converted in Python)."""
-        return self.update_state(self.parse(page))
+    def update_state_raw(self, page: RawPage) -> list[dict[str, Any]] | None:
+        """``update_state`` for a page whose items the sink decodes (``ApiClient.post_page``).
+
+        With an ``endCursor`` read from the tail, only the cursor is taken (same length and
+        repetition checks) and None is returned; the sink decodes the items, checks them and
+        that ``endCursor`` is the page's ``page.endCursor``, and that a short page is the last
+        one (an upper bound on its item objects decides here whether it is short). The first
+        page is parsed whole (its ``page`` object gives the total and whether it is exact), as
+        is any page whose tail is not readable (no cursor, null or empty: the last page).
+        """
+        tail = page.tail_of("endCursor")
+        if tail is None or self._pages == 0:
+            return self.update_state(self.parse(page))
+        if self.export.max_records is not None:
+            raise RuntimeError("raw paging cannot honour max_records (item count unknown)")
+        limit = self._take_size()
+        self._take_cursor(tail.cursor, self._pages + 1)
+        self._page_done(0, last=tail.max_items() < limit)
+        return None
