@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/candidates.py --format parquet --runs 5
     .venv/bin/python bench/candidates.py --format jsonl --variant base= --variant stream=stream
+    .venv/bin/python bench/candidates.py --api v2 --variant before=@/tmp/before --variant after=
 
 Each variant is ``NAME=CANDIDATES`` (comma-separated patch names, empty = the exporter as it is);
 ``NAME=@PATH`` runs the ``exporter`` package found in directory PATH instead (e.g. an extract of
@@ -46,12 +47,15 @@ DEFAULT_VARIANTS = [
 ]
 FLOWNODES = "flownode-instances"
 
+from exporter.api import get_endpoint  # noqa: E402
+
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--format", choices=("parquet", "jsonl"), default="parquet")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--scale", type=int, default=100_000)
+    parser.add_argument("--api", choices=("v1", "v2"), default="v1", help="the API paged")
     parser.add_argument("--variant", action="append", help="NAME=CANDIDATES (repeatable)")
     args = parser.parse_args(argv)
     variants = dict(v.split("=", 1) for v in (args.variant or DEFAULT_VARIANTS))
@@ -60,15 +64,18 @@ def main(argv: list[str]) -> int:
     counter = count_parquet_rows if args.format == "parquet" else count_jsonl_lines
     try:
         with SimulatorProcess(
-            scale=args.scale, seed=7, latency_ms=0, log_path=work / "simulator.log"
+            scale=args.scale, seed=7, latency_ms=0, log_path=work / "simulator.log", api=args.api
         ) as sim:
-            expected = establish_truth(sim, f"/v1/{FLOWNODES}", 1000)
+            endpoint = get_endpoint(FLOWNODES, args.api)
+            sort_key = endpoint.unique_key if args.api == "v2" else ""
+            expected = establish_truth(sim, endpoint.path, 1000, args.api, sort_key)
             out_dir = work / "out"
             spec = export_spec(
                 sim.base_url,
                 [{"endpoint": FLOWNODES, "page_size": 1000}],
                 fmt=args.format,
                 out_dir=out_dir,
+                api=args.api,
             )
             spec_path = work / "spec.yaml"
             spec_path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
@@ -84,7 +91,7 @@ def main(argv: list[str]) -> int:
 
             results: dict[str, list[tuple[float, float, int]]] = {"limit": []}
             for _ in range(args.runs):
-                limit = run_limit(sim, f"/v1/{FLOWNODES}", 1000, expected, work)
+                limit = run_limit(sim, endpoint.path, 1000, expected, work, args.api, sort_key)
                 results["limit"].append((limit.wall_s, limit.cpu_s, 0))
                 for name, candidates in variants.items():
                     shutil.rmtree(out_dir, ignore_errors=True)
@@ -99,7 +106,7 @@ def main(argv: list[str]) -> int:
                     size = sum(f.stat().st_size for f in out_dir.rglob(f"*.{args.format}"))
                     results.setdefault(name, []).append((wall, cpu, size))
         limit_wall = statistics.median(w for w, _, _ in results["limit"])
-        print(f"{args.format}, {expected} records, median of {args.runs} runs")
+        print(f"{args.api} {args.format}, {expected} records, median of {args.runs} runs")
         print(f"{'variant':10} {'wall s':>7} {'CPU s':>6} {'x limit':>8} {'output MB':>10}")
         for name, samples in results.items():
             wall = statistics.median(w for w, _, _ in samples)

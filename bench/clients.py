@@ -29,14 +29,16 @@ from limit_client import fetch_all
 CHILD_TIMEOUT_S = 1800.0
 
 
-def establish_truth(sim: SimulatorProcess, endpoint_path: str, page_size: int) -> int:
+def establish_truth(
+    sim: SimulatorProcess, endpoint_path: str, page_size: int, api: str = "v1", sort_key: str = ""
+) -> int:
     """Page through once (unmeasured; also warms the server) and make the server confirm the count.
 
     ``total`` in search responses is capped at 10,000, so the count comes from paging, checked
     against the simulator's own ``items_served`` counter for exactly that pass.
     """
     before = sim.items_served()
-    records, _ = fetch_all(sim.base_url, endpoint_path, page_size)
+    records, _ = fetch_all(sim.base_url, endpoint_path, page_size, api, sort_key)
     served = sim.items_served() - before
     if served != records:
         raise HarnessError(
@@ -48,11 +50,17 @@ def establish_truth(sim: SimulatorProcess, endpoint_path: str, page_size: int) -
 
 
 def run_limit(
-    sim: SimulatorProcess, endpoint_path: str, page_size: int, expected: int, work: Path
+    sim: SimulatorProcess,
+    endpoint_path: str,
+    page_size: int,
+    expected: int,
+    work: Path,
+    api: str = "v1",
+    sort_key: str = "",
 ) -> Sample:
     command = [
         sys.executable, str(BENCH_DIR / "limit_client.py"), sim.base_url, endpoint_path,
-        str(page_size),
+        str(page_size), api, sort_key,
     ]  # fmt: skip
     wall, cpu, rss, stdout = run_measured(
         command, log_path=work / "limit.log", timeout_s=CHILD_TIMEOUT_S
@@ -93,12 +101,13 @@ def export_spec(
     fmt: str,
     out_dir: Path,
     concurrency: int | None = None,
+    api: str = "v1",
 ) -> dict[str, Any]:
     """A job spec as operate-export's users write it; ``concurrency=None`` keeps the default."""
     spec: dict[str, Any] = {
         "version": 1,
-        # api pinned to v1: the limit and the dlt peer page the v1 search endpoints too.
-        "source": {"base_url": base_url, "api": "v1", "auth": {"mode": "none"}},
+        # api pinned: the limit (and the dlt peer) page the same API's search endpoints.
+        "source": {"base_url": base_url, "api": api, "auth": {"mode": "none"}},
         "exports": exports,
         "output": {"format": fmt, "path": str(out_dir)},
     }

@@ -80,10 +80,13 @@ class Figure:
 class SimulatorProcess:
     """``python -m exporter simulate`` in its own process; killed on exit, also on error."""
 
-    def __init__(self, *, scale: int, seed: int, latency_ms: int, log_path: Path) -> None:
+    def __init__(
+        self, *, scale: int, seed: int, latency_ms: int, log_path: Path, api: str = "v1"
+    ) -> None:
         self.command = [
             sys.executable, "-m", "exporter", "simulate", "--port", "0",
             "--scale", str(scale), "--seed", str(seed), "--latency-ms", str(latency_ms),
+            "--api", api,
         ]  # fmt: skip
         self.log_path = log_path
         self.base_url = ""
