@@ -103,6 +103,7 @@ exports:
     page_size: {page_size}
 {sort}{extra_exports}output:
   format: {fmt}
+  schema: native
   path: '{out}'
   rows_per_file: {rows_per_file}
 """

@@ -21,7 +21,7 @@ def auto_job(base_url: str, out: Path, *exports: ExportSpec) -> JobSpec:
     return JobSpec(
         source=SourceSpec(base_url=base_url, retry=RetrySpec(max_attempts=2)),
         exports=exports,
-        output=OutputSpec(format="jsonl", path=str(out)),
+        output=OutputSpec(format="jsonl", path=str(out), schema="native"),
         digest="test",
     )
 
@@ -138,6 +138,7 @@ def saas_auto_spec(sim: Any, out: Path, audience_line: str = "") -> str:
         "    page_size: 3\n"
         "output:\n"
         "  format: jsonl\n"
+        "  schema: native\n"
         f"  path: {out}\n"
     )
 

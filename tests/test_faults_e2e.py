@@ -193,7 +193,7 @@ exports:
   - {{endpoint: process-instances, name: good, page_size: 5}}
   - {{endpoint: incidents, name: looping, page_size: 5}}
   - {{endpoint: variables, name: rejected, page_size: 5}}
-output: {{format: jsonl, path: "{tmp_path / "out"}"}}
+output: {{format: jsonl, schema: native, path: "{tmp_path / "out"}"}}
 """
     )
     result = CliRunner().invoke(cli, ["run", str(spec)])

@@ -45,7 +45,7 @@ def write_spec(path: Path, base_url: str, out: Path, compression: str = "zstd") 
 source: {{base_url: "{base_url}", api: v1, retry: {{initial_backoff_seconds: 0.01}}}}
 exports:
   - {{endpoint: variables, name: vars, page_size: 15}}
-output: {{format: parquet, compression: {compression}, path: "{out}",
+output: {{format: parquet, schema: native, compression: {compression}, path: "{out}",
           rows_per_file: {ROWS_PER_FILE}, row_group_size: 10}}
 """
     )
@@ -288,7 +288,7 @@ def test_pandas_recipe_from_the_readme_reads_every_key_exactly(
 source: {{base_url: "{sim.base_url}", api: v1}}
 exports:
   - {{endpoint: process-instances, name: pi}}
-output: {{format: parquet, path: "{tmp_path / "out"}"}}
+output: {{format: parquet, schema: native, path: "{tmp_path / "out"}"}}
 """
     )
     result = CliRunner().invoke(cli, ["run", str(spec)])

@@ -9,7 +9,7 @@ import pytest
 
 from exporter.api import REGISTRY, registry_data
 from exporter.api.types import Endpoint, Field, Kind, ShapeKind
-from exporter.api.v1.registry import INCIDENT_STATES, V1_ENDPOINTS
+from exporter.api.v1.registry import INCIDENT_STATES, V1_ENDPOINTS, V1Field
 from exporter.api.v2.registry import OPS_STRING, V2_ENDPOINTS, V2Endpoint, V2Field
 
 
@@ -18,7 +18,7 @@ def test_the_tables_load_into_the_registry_types() -> None:
     assert all(type(e) is Endpoint and e.api == "v1" for e in V1_ENDPOINTS.values())
     assert all(type(e) is V2Endpoint and e.api == "v2" for e in V2_ENDPOINTS.values())
     incidents = V1_ENDPOINTS["incidents"].field("state")
-    assert incidents == Field("state", Kind.ENUM, enum=INCIDENT_STATES)
+    assert incidents == V1Field("state", Kind.ENUM, enum=INCIDENT_STATES, canonical="state")
     name = V2_ENDPOINTS["process-definitions"].field("name")
     assert name == V2Field("name", Kind.STRING, operators=OPS_STRING, v1_name="name")
     tags = V2_ENDPOINTS["process-instances"].field("tags")

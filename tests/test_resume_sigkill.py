@@ -72,7 +72,7 @@ def write_spec(path: Path, base_url: str, out: Path, fmt: str) -> Path:
             lines.append(f"    sort: [{sorts}]")
     compression = "gzip" if fmt == "jsonl" else "zstd"
     lines.append(
-        f'output: {{format: {fmt}, compression: {compression}, path: "{out}", '
+        f'output: {{format: {fmt}, schema: native, compression: {compression}, path: "{out}", '
         f"rows_per_file: {ROWS_PER_FILE}, row_group_size: 15}}"
     )
     path.write_text("\n".join(lines) + "\n")

@@ -31,7 +31,7 @@ def job(
         # v1 pinned: these tests count the exact requests of v1 exports (auto adds a probe).
         source=SourceSpec(base_url=base_url, api="v1", retry=FAST_RETRY, timeout_seconds=timeout),
         exports=exports,
-        output=OutputSpec(format="jsonl", path=str(out)),
+        output=OutputSpec(format="jsonl", path=str(out), schema="native"),
         concurrency=concurrency,
         hydration_concurrency=4,
         digest="test",
@@ -218,7 +218,7 @@ def _lookup_job(base_url: str, out: Path, concurrency: int, exports: tuple[Expor
     return JobSpec(
         source=SourceSpec(base_url=base_url, api="v1"),
         exports=exports,
-        output=OutputSpec(format="jsonl", path=str(out)),
+        output=OutputSpec(format="jsonl", path=str(out), schema="native"),
         concurrency=concurrency,
         hydration_concurrency=3,
         digest="test",

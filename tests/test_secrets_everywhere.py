@@ -173,7 +173,7 @@ source:
 concurrency: 8
 exports:
 {exports}
-output: {{format: jsonl, path: "{tmp / "out"}"}}
+output: {{format: jsonl, schema: native, path: "{tmp / "out"}"}}
 """
     )
     return spec

@@ -51,7 +51,7 @@ def context(
     return SnapshotContext(
         export=export,
         endpoint=V1_ENDPOINTS[endpoint],
-        output=OutputSpec(format=fmt, path=str(root), **output),
+        output=OutputSpec(format=fmt, path=str(root), **{"schema": "native", **output}),
         job_digest="sha256:job",
         tool_version="9.9.9",
     )

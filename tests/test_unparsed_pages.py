@@ -37,7 +37,7 @@ def _job(base_url: str, out: Path, *exports: ExportSpec) -> JobSpec:
     return JobSpec(
         source=SourceSpec(base_url=base_url, api="v1", retry=FAST_RETRY, timeout_seconds=10.0),
         exports=exports,
-        output=OutputSpec(format="parquet", path=str(out)),
+        output=OutputSpec(format="parquet", path=str(out), schema="native"),
         concurrency=2,
         digest="test",
     )

@@ -168,6 +168,13 @@ class _RunCommand(click.Command):
     metavar="T",
     help="End of the --from range (default: the run's cutoff, the server's clock - lag).",
 )
+@click.option(
+    "--allow-api-switch",
+    is_flag=True,
+    help="With output.schema: native and source.api: auto, write snapshots of the API the "
+    "probe chose even into exports whose snapshots came from the other API (refused, exit 2, "
+    "without it).",
+)
 def run(
     spec_path: str,
     dry_run: bool,
@@ -177,6 +184,7 @@ def run(
     only: tuple[str, ...],
     range_from: str | None = None,
     range_to: str | None = None,
+    allow_api_switch: bool = False,
 ) -> None:
     """Run the exports of a job spec and print a summary per export.
 
@@ -208,6 +216,7 @@ def run(
         only=only,
         range_from=range_from,
         range_to=range_to,
+        allow_api_switch=allow_api_switch,
     )
     if code:
         click.get_current_context().exit(code)

@@ -59,7 +59,8 @@ def preview(output: Path, export: str = PREVIEW_EXPORT, rows: int = PREVIEW_ROWS
     if manifest.get("format") != "parquet" or not manifest.get("files"):
         return []
     table = pq.read_table(complete[-1].parent / manifest["files"][0]["name"])
-    big = sum(1 for key in table.column("key").to_pylist() if key is not None and key > 2**53)
+    keys = table.column(0).to_pylist()  # the unique key comes first (canonical and native)
+    big = sum(1 for key in keys if key is not None and key > 2**53)
     columns = ", ".join(f"{f.name} {f.type}" for f in table.schema if f.name != "_extra")
     lines = [
         f"{export}: {manifest['records']} records in {len(manifest['files'])} file(s), "

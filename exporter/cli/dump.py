@@ -99,6 +99,7 @@ class DumpRequest:
     auth: str = "none"
     api: str = "auto"
     server_version: str | None = None
+    schema: str = "canonical"  # output.schema: v2-shaped records whatever the API, or native
 
     @property
     def streamed(self) -> bool:
@@ -182,11 +183,14 @@ def dump_document(request: DumpRequest, env: Mapping[str, str]) -> dict[str, Any
     if request.max_records is not None:
         export["max_records"] = request.max_records
     path = PRINTED_STREAM_PATH if request.streamed else literal(request.output)
+    output: dict[str, Any] = {"format": request.format, "path": path}
+    if request.schema != "canonical":
+        output["schema"] = request.schema  # canonical is the default: not printed
     return {
         "version": 1,
         "source": source_document(request, env),
         "exports": [export],
-        "output": {"format": request.format, "path": path},
+        "output": output,
     }
 
 
@@ -475,6 +479,15 @@ def _parse_sort(
     help="v2 only: the oldest Camunda minor the filters must work with (8.9 unlocks more).",
 )
 @click.option(
+    "--schema",
+    "schema_mode",
+    type=click.Choice(["canonical", "native"]),
+    default="canonical",
+    show_default=True,
+    help="canonical: records in v2's shape (names, types) whatever the API answered; native: "
+    "as the API sent them (output.schema).",
+)
+@click.option(
     "--print-spec",
     is_flag=True,
     help="Print the YAML job spec these options stand for (no network) and exit.",
@@ -500,6 +513,7 @@ def dump(
     auth_mode: str,
     api: str,
     server_version: str | None,
+    schema_mode: str,
     print_spec: bool,
     quiet: bool,
     log_format: str,
@@ -548,6 +562,7 @@ def dump(
         auth=auth_mode,
         api=api,
         server_version=server_version,
+        schema=schema_mode,
     )
     code = (
         _print_spec(request)

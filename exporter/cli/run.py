@@ -92,6 +92,7 @@ def run_command(
     stderr: IO[str] | None = None,
     range_from: str | None = None,
     range_to: str | None = None,
+    allow_api_switch: bool = False,
 ) -> int:
     """Run a spec file; returns the exit code. SpecError / UsageError propagate (exit 2)."""
     # Validation comes first: an invalid spec never causes a network request.
@@ -108,6 +109,7 @@ def run_command(
             only=tuple(only),
             range_from=range_from,
             range_to=range_to,
+            allow_api_switch=allow_api_switch,
         )
         with stop_on_signals(StopFlag()) as stop:
             result = run_job(spec, options, reporter, stop=stop)

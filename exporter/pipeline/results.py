@@ -21,6 +21,9 @@ class RunOptions:
     # Opens each export's writer as ``open_writer(ctx, resume=...)``; None: a snapshot under
     # ``output.path`` (``sinks.open_snapshot``). ``dump -o -`` passes a stdout sink here.
     open_writer: Callable[..., Any] | None = None
+    # output.schema native + source.api auto: write into exports whose snapshots came from the
+    # other API (refused with exit 2 otherwise; issue 14).
+    allow_api_switch: bool = False
     # run --from/--to: re-export this range of the incremental exports (RFC 3339 or -30d).
     range_from: str | None = None
     range_to: str | None = None

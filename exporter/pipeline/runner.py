@@ -170,6 +170,17 @@ def bind_api(
     return bound, chosen
 
 
+def _refuse_api_switch(spec: JobSpec, options: RunOptions, exports: tuple[ExportSpec, ...]) -> None:
+    """``output.schema: native`` keeps each API's own field names, so an ``auto`` run must not
+    add the other API's snapshots to an export folder unless told to (``canonical`` writes the
+    same schema whichever API answered)."""
+    if spec.output.schema != "native" or options.allow_api_switch or options.open_writer:
+        return
+    from exporter.sinks.snapshot import refuse_api_switch
+
+    refuse_api_switch(spec.output, [e.name for e in exports], spec.source.api)
+
+
 def _plan(
     spec: JobSpec, exports: tuple[ExportSpec, ...], client: Any, options: RunOptions
 ) -> list[Any]:
@@ -238,6 +249,7 @@ def run_job(
         try:
             # Credentials are checked once, before any export starts paging.
             client.authenticate()
+            auto = spec.source.api == "auto"
             spec, client = bind_api(spec, client, make_client)
         except SpecError:
             raise  # the probed API cannot run this spec: exit 2, nothing was exported
@@ -247,6 +259,8 @@ def run_job(
                 for e in exports
             ]
         else:
+            if auto and not options.dry_run:
+                _refuse_api_switch(spec, options, exports)  # exit 2 before any export starts
             tasks = _plan(spec, exports, client, options)
             workers = max(1, min(spec.concurrency, len(tasks)))
             run = _Run(spec, options, reporter, client, export_workers=workers, stop=stop)

@@ -38,10 +38,11 @@ import orjson
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from exporter.api import canonical
 from exporter.api.rawpage import RawPage
 from exporter.api.types import Endpoint
-from exporter.errors import OutputError, redact_secrets
-from exporter.sinks.arrow_schema import schema_to_json
+from exporter.errors import OutputError, UsageError, redact_secrets
+from exporter.sinks.arrow_schema import schema_for, schema_to_json
 from exporter.sinks.convert import RecordConverter
 from exporter.sinks.fs import OutputLocation, resolve_output
 from exporter.sinks.jsonl import JSONL_COMPRESSIONS, JsonlPartWriter
@@ -116,6 +117,7 @@ def export_identity(ctx: SnapshotContext) -> dict[str, Any]:
         "include_evaluation_details": export.include_evaluation_details,
         "format": ctx.output.format,
         "compression": ctx.output.effective_compression,
+        "schema_mode": ctx.output.schema,
     }
 
 
@@ -171,6 +173,8 @@ class Manifest:
     location: str
     schema: list[dict[str, Any]] | None = None
     resumed_at: list[str] = field(default_factory=list)
+    # canonical (v2-shaped records whatever the API) or native (issue 14).
+    schema_mode: str = canonical.DEFAULT_SCHEMA_MODE
     incremental: dict[str, Any] | None = None  # the window this snapshot holds (issue 15)
 
     @property
@@ -185,6 +189,8 @@ class Manifest:
             "export": self.export,
             "endpoint": self.endpoint,
             "api_version": self.api_version,
+            "api": self.api_version,
+            "schema_mode": self.schema_mode,
             "spec_digest": self.spec_digest,
             "export_digest": self.export_digest,
             "filter": self.filter,
@@ -340,6 +346,13 @@ class SnapshotWriter:
         self._converter = (
             RecordConverter(ctx.endpoint, ctx.export) if output.format == "parquet" else None
         )
+        # output.schema canonical: records of another API's shape are converted on the way in.
+        self._canonical = canonical.converter(ctx.endpoint, output.schema)
+        self._schema: pa.Schema | None = None
+        if self._converter is not None:
+            self._schema = self._converter.schema
+            if self._canonical is not None:
+                self._schema = schema_for(self._canonical.endpoint, ctx.export)
 
     # -- public surface --------------------------------------------------------------------
     @property
@@ -374,7 +387,15 @@ class SnapshotWriter:
         """
         if self._converter is None or not records:
             return None
-        return self._converter.convert(records, raw=raw)
+        return self._to_canonical(self._converter.convert(records, raw=raw))
+
+    def _to_canonical(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        if self._canonical is None or self._schema is None:
+            return batch
+        converted: pa.RecordBatch = self._canonical.convert_batch(
+            batch, self._schema, self.ctx.export.name
+        )
+        return converted
 
     @property
     def decodes_pages(self) -> bool:
@@ -385,7 +406,7 @@ class SnapshotWriter:
     def convert_page(self, page: RawPage, size: int, number: int) -> pa.RecordBatch:
         """A page read by ``rawpage`` (items unparsed) as a batch; state-free like ``convert``."""
         assert self._converter is not None
-        return self._converter.convert_page(page, size, number)
+        return self._to_canonical(self._converter.convert_page(page, size, number))
 
     def write_page(
         self,
@@ -404,6 +425,8 @@ class SnapshotWriter:
             if batch is None:
                 assert records is not None
                 batch = self.convert(records, raw=raw)
+            if self._converter is None and self._canonical is not None and records:
+                records = self._canonical.convert_records(records)  # JSONL: v2-shaped dicts
             if self._part is not None and self._part.rows + count > limit:
                 self._close_part()
             if self._part is None:
@@ -452,7 +475,8 @@ class SnapshotWriter:
             extra=_plain(dict(extra)),
             snapshot=self.directory.rsplit("/", 1)[-1],
             location=self.location,
-            schema=schema_to_json(self._converter.schema) if self._converter else None,
+            schema=schema_to_json(self._schema) if self._schema is not None else None,
+            schema_mode=self.ctx.output.schema,
             incremental=self.ctx.incremental,
         )
         with self._io("publish the manifest"):
@@ -504,9 +528,10 @@ class SnapshotWriter:
             stream = HashingStream(self._storage.fs.open_output_stream(temp))
             self._part_temp = temp
             if self._converter is not None:
+                assert self._schema is not None
                 self._part = ParquetPartWriter(
                     stream,
-                    self._converter.schema,
+                    self._schema,
                     self.ctx.output.effective_compression,
                     self.ctx.output.row_group_size,
                 )
@@ -650,6 +675,53 @@ def _fresh(
     writer = SnapshotWriter(ctx, storage, directory, moment, clock=clock)
     writer.mark_in_progress()
     return writer
+
+
+class ApiSwitchRefused(UsageError):
+    """``output.schema: native`` with ``source.api: auto`` would write a second API's record
+    shape into an export whose snapshots hold the other's (issue 14); exit 2."""
+
+
+def _newest_manifest(storage: _Storage, export_dir: str) -> dict[str, Any] | None:
+    """The manifest of the newest complete snapshot of an export folder, or None."""
+    named = []
+    for info in storage.listdir(export_dir):
+        key = snapshot_sort_key(info.base_name)
+        if key is not None and info.type == pafs.FileType.Directory:
+            named.append((key, info.path))
+    for _, path in sorted(named, reverse=True):
+        raw = storage.read(f"{path}/{MANIFEST_NAME}")
+        if raw is not None:
+            try:
+                data = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            return data if isinstance(data, dict) else None
+    return None
+
+
+def refuse_api_switch(output: OutputSpec, export_names: list[str], api: str) -> None:
+    """Raise ``ApiSwitchRefused`` naming every export whose newest complete snapshot came from
+    another API than ``api`` (native records of two APIs in one folder break its readers)."""
+    try:
+        location = resolve_output(output.path)
+        storage = _Storage(location)
+        found = []
+        for name in export_names:
+            manifest = _newest_manifest(storage, location.join(name))
+            before = manifest.get("api_version") if manifest else None
+            if isinstance(before, str) and before != api:
+                found.append(f"{name} ({before}, {location.display(location.join(name))})")
+    except OSError as exc:
+        raise OutputError(f"cannot read the existing snapshots in {output.path}: {exc}") from exc
+    if found:
+        raise ApiSwitchRefused(
+            f"source.api auto chose {api}, but the newest snapshots of {', '.join(found)} "
+            f"came from the other API, and output.schema is native: the files would change "
+            f"their field names under their readers. Use output.schema: canonical (the same "
+            f"schema on both APIs), pin source.api, or pass --allow-api-switch to write "
+            f"{api}'s records anyway"
+        )
 
 
 def _find_resumable(storage: _Storage, export_dir: str) -> str | None:

@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.api import canonical
 from exporter.errors import OutputError
 from exporter.sinks.jsonl import JsonlPartWriter
 from exporter.sinks.parts import HashingStream
@@ -99,6 +100,8 @@ class StdoutSink:
         self.reader_closed = False
         self._stream = HashingStream(_DescriptorStream(fd))
         self._lines = JsonlPartWriter(self._stream, "none")
+        # output.schema canonical (dump's default): v2-shaped records whatever the API.
+        self._canonical = canonical.converter(ctx.endpoint, ctx.output.schema)
 
     @property
     def records_written(self) -> int:
@@ -122,6 +125,8 @@ class StdoutSink:
         if self.reader_closed:
             raise self._closed_error()
         try:
+            if self._canonical is not None and records:
+                records = self._canonical.convert_records(records)
             self._lines.write(records or [], None)
         except OSError as exc:
             if not _is_closed_pipe(exc):

@@ -112,6 +112,8 @@ class OutputSpec:
     compression: str | None = None  # None = the format's default (zstd / none)
     rows_per_file: int = 1_000_000
     row_group_size: int = 100_000
+    # canonical: v2's field names and types whatever the API (issue 14); native: as the API sent.
+    schema: str = "canonical"
 
     @property
     def effective_compression(self) -> str:

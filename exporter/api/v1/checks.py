@@ -35,6 +35,8 @@ def export_problems(
     endpoints: Mapping[str, Endpoint] = V1_ENDPOINTS
     filters = export.get("filter")
     if isinstance(filters, dict):
+        yield from _duplicate_problems(where, filters, endpoint)
+        filters = native_filter(endpoint.name, filters)
         for key, value in filters.items():
             path = join_path(join_path(where, "filter"), str(key))
             if key not in endpoint.filter_fields:
@@ -53,6 +55,8 @@ def export_problems(
     if isinstance(sort, list):
         for index, item in enumerate(sort):
             field_name = item.get("field") if isinstance(item, dict) else None
+            if isinstance(field_name, str):
+                field_name = native_name(endpoint, field_name)
             if isinstance(field_name, str) and field_name not in endpoint.sort_fields:
                 yield SpecProblem(
                     join_path(join_path(join_path(where, "sort"), index), "field"),
@@ -133,11 +137,80 @@ def is_operate_date(value: Any) -> bool:
 
 
 def typed_filter(endpoint_name: str, filters: dict[str, Any]) -> dict[str, Any]:
-    """Keys written as digit strings (as in Operate's docs) travel as exact ints."""
+    """Keys written as digit strings (as in Operate's docs) travel as exact ints; canonical
+    (v2) names and enum values are sent as v1's."""
     endpoint = V1_ENDPOINTS[endpoint_name]
     typed: dict[str, Any] = {}
-    for key, value in filters.items():
+    for key, value in native_filter(endpoint_name, filters).items():
         field_def = endpoint.field(endpoint.filter_aliases.get(key, key))
         is_key = field_def is not None and field_def.kind is Kind.KEY
         typed[key] = parse_key(value) if is_key else value
     return typed
+
+
+# -- canonical (v2) names in v1 filters and sorts (issue 14) -------------------------------
+
+
+def _by_canonical(endpoint: Endpoint) -> dict[str, Field]:
+    """v1 fields by their canonical (v2) name, where it differs from the v1 name."""
+    return {
+        canonical: f
+        for f in endpoint.fields
+        if (canonical := getattr(f, "canonical", None)) and canonical != f.name
+    }
+
+
+def native_name(endpoint: Endpoint, name: str) -> str:
+    """A filter or sort field as v1 names it: v1's own names win (``decisionDefinitionId`` of
+    decision instances is v1's field, not the canonical name of ``decisionId``), then a
+    canonical name is translated."""
+    if endpoint.field(name) is not None or name in endpoint.filter_fields:
+        return name
+    found = _by_canonical(endpoint).get(name)
+    return found.name if found is not None else name
+
+
+def _native_value(field: Field | None, value: Any, *, renamed: bool) -> Any:
+    if field is None:
+        return value
+    reverse = {new: old for old, new in getattr(field, "canonical_values", ())}
+    if isinstance(value, str) and value in reverse and value not in field.enum:
+        return reverse[value]  # v2's TERMINATED is v1's CANCELED
+    if (
+        renamed
+        and getattr(field, "canonical_conversion", None) == "key_text"
+        and type(value) is int
+    ):
+        return str(value)  # the canonical key; v1 holds it as a string of digits
+    return value
+
+
+def native_filter(endpoint_name: str, filters: Mapping[str, Any]) -> dict[str, Any]:
+    """A filter written with canonical (v2) names and enum values, as v1 sends it."""
+    endpoint = V1_ENDPOINTS[endpoint_name]
+    native: dict[str, Any] = {}
+    for key, value in filters.items():
+        name = native_name(endpoint, str(key))
+        field = endpoint.field(name)
+        native[name] = _native_value(field, value, renamed=name != key)
+    return native
+
+
+def native_sort(endpoint: Endpoint, item: dict[str, str]) -> dict[str, str]:
+    """One sort item (``{field, order}``) with the field as v1 names it."""
+    return {**item, "field": native_name(endpoint, item["field"])}
+
+
+def _duplicate_problems(
+    where: str, filters: Mapping[str, Any], endpoint: Endpoint
+) -> Iterator[SpecProblem]:
+    """A field given under both its v1 and its canonical name is ambiguous."""
+    seen: dict[str, str] = {}
+    for key in filters:
+        name = native_name(endpoint, str(key))
+        if name in seen:
+            yield SpecProblem(
+                join_path(join_path(where, "filter"), str(key)),
+                f"{key!r} and {seen[name]!r} are the same v1 field {name!r}; give it once",
+            )
+        seen[name] = str(key)

@@ -49,6 +49,7 @@ from exporter.api.paging import (
 )
 from exporter.api.rawpage import MAX_CURSOR_BYTES, UNSURE, RawPage
 from exporter.api.types import Endpoint, Kind
+from exporter.api.v1.checks import native_sort
 from exporter.errors import ProtocolError
 from exporter.spec import ExportSpec
 
@@ -95,7 +96,7 @@ class SearchAfterPaginator(PagingState):
             raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, got {export.page_size}")
         super().__init__(export, already_emitted)
         self.endpoint = endpoint
-        self._sort = [s.to_api() for s in export.sort]
+        self._sort = [native_sort(endpoint, s.to_api()) for s in export.sort]  # canonical names
         # The server appends the unique key to whatever we sort by.
         self.cursor_length = len(self._sort) + 1
         self._filter = dict(export.filter)
