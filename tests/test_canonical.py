@@ -435,7 +435,11 @@ def test_native_auto_refuses_to_switch_an_export_to_the_other_api(
     assert cli().returncode == 0  # canonical: the same schema on both, switches freely
     write(both_apis.base_url, "native")
     assert cli("--allow-api-switch").returncode == 0
-    manifests = sorted(glob.glob(str(out / "incidents" / "snapshot=*" / "_manifest.json")))
+    from exporter.sinks.snapshot import snapshot_sort_key
+
+    found = glob.glob(str(out / "incidents" / "snapshot=*" / "_manifest.json"))
+    # in start order (two snapshots in one second: -001 comes after the unsuffixed one)
+    manifests = sorted(found, key=lambda m: snapshot_sort_key(Path(m).parent.name) or ("", 0))
     apis = [json.loads(Path(m).read_text())["api"] for m in manifests]
     assert apis == ["v1", "v2", "v2"]
 

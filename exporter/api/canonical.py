@@ -121,6 +121,8 @@ def canonical_endpoint(endpoint_name: str) -> Endpoint:
 
 def _v2_date(value: Any) -> Any:
     if isinstance(value, str):
+        if value.endswith("+0000"):  # what Operate sends: skip the regex
+            return value[:-5] + "Z"
         match = _V1_OFFSET.search(value)
         if match:
             sign, hours, minutes = match.groups()
@@ -149,19 +151,38 @@ class CanonicalConverter:
         self._dates = {m.source for m in maps if kinds.get(m.target) is Kind.DATE}
         self._key_text = {m.source for m in maps if m.conversion == "key_text"}
         self._source_of = {m.target: m.source for m in maps}
+        # Per v1 field: its canonical name and whether its value changes (the JSONL hot loop).
+        valued = self._keys | self._dates | set(self._values) | set(self._items)
+        self._plan = {m.source: (m.target, m.source in valued) for m in maps}
+        self._valued = [(m.source, m.target) for m in maps if m.source in valued]
 
     # -- dicts (JSONL, stdout): v2's names and JSON types (keys as strings, RFC 3339 dates) --
     def convert_record(self, record: Mapping[str, Any]) -> dict[str, Any]:
         if not self._maps:
             return dict(record)
+        # Renaming in one comprehension, then only the fields whose value changes: ~2x faster
+        # than a Python loop over every field (this is v1 JSONL's hot loop).
+        renames = self._renames
+        out = {renames.get(name, name): value for name, value in record.items()}
+        if len(out) != len(record):  # an unknown field named like a canonical one
+            return self._convert_record_slowly(record)
+        for source, target in self._valued:
+            value = record.get(source)
+            if value is not None:
+                out[target] = self._value(source, value)
+        return out
+
+    def _convert_record_slowly(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        plan = self._plan
         out: dict[str, Any] = {}
         for name, value in record.items():
-            if value is not None:
-                value = self._value(name, value)
-            target = self._renames.get(name, name)
-            if target in out and name not in self._maps:
-                continue  # an unknown field named like a canonical one: the mapped field wins
-            out[target] = value
+            step = plan.get(name)
+            if step is None:  # a field the registry does not know: kept under its name
+                if name not in out:  # ... unless a mapped field already took that name
+                    out[name] = value
+                continue
+            target, needs_value = step
+            out[target] = self._value(name, value) if needs_value and value is not None else value
         return out
 
     def convert_records(self, records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
