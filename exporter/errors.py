@@ -3,6 +3,7 @@
     ExporterError                  base; ``exit_code`` decides the CLI's exit status
     ├── SpecError                  exit 2: the job spec is invalid (carries every problem)
     ├── UsageError                 exit 2: bad command-line usage not caught by click
+    ├── RunLocked                  exit 75: another run holds the lock of an export
     └── ExportFailed               exit 1: something went wrong while exporting
         ├── AuthError              credentials rejected, token/login endpoint unusable
         ├── ApiError               the API answered with a fatal error (4xx other than 401/429)
@@ -37,6 +38,8 @@ import orjson
 EXIT_OK = 0
 EXIT_EXPORT_FAILED = 1
 EXIT_INVALID = 2
+# EX_TEMPFAIL (sysexits.h): another run holds the lock of an export; try again later.
+EXIT_LOCKED = 75
 
 
 REDACTED = "***"
@@ -168,6 +171,13 @@ class SpecError(ExporterError):
 
 class UsageError(ExporterError):
     exit_code = EXIT_INVALID
+
+
+class RunLocked(ExporterError):
+    """Another run (named in the message: host, pid, start time) exports the same exports into
+    the same output location; nothing was written."""
+
+    exit_code = EXIT_LOCKED
 
 
 class ExportFailed(ExporterError):

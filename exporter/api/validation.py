@@ -249,3 +249,16 @@ def parse_spec_text(
 def validate_document(document: Any, env: Mapping[str, str] | None = None) -> list[SpecProblem]:
     """Every problem of an already-parsed document (env substitution included), in one list."""
     return spec_load.validate_document(document, env, rules=RULES)
+
+
+def check_offline(
+    path: str | os.PathLike[str], env: Mapping[str, str] | None = None
+) -> spec_load.OfflineCheck:
+    """``validate --offline``: every check but those of unset ``${VAR}``s (placeholders)."""
+    return spec_load.check_spec_offline(path, env, rules=RULES)
+
+
+def check_offline_stream(
+    stream: IO[bytes], origin: str = "<stdin>", env: Mapping[str, str] | None = None
+) -> spec_load.OfflineCheck:
+    return spec_load.check_stream_offline(stream, origin, env, rules=RULES)

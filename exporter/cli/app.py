@@ -1,6 +1,7 @@
 """The thin click shell: parse arguments, call one library function, map errors to exit codes.
 
 Exit codes: 0 success, 1 an export failed (auth, API, output), 2 invalid spec or usage,
+75 another run holds the run lock of an export,
 130 / 143 stopped by SIGINT / SIGTERM (snapshots left incomplete and resumable).
 """
 
@@ -23,6 +24,7 @@ Exit codes:
   0    success
   1    an export failed (authentication, API, output)
   2    invalid job spec or command-line usage
+  75   another run is exporting the same exports into the same place (run lock); retry later
   130  stopped by SIGINT (Ctrl-C); the snapshots can be continued with --resume
   143  stopped by SIGTERM (e.g. Kubernetes); likewise resumable
 """
@@ -38,6 +40,7 @@ class _Commands(click.Group):
     LAZY = {
         "simulate": "exporter.simulator.command",
         "dump": "exporter.cli.dump",
+        "ls": "exporter.cli.ls",
         "state": "exporter.cli.state",
     }
 
@@ -71,35 +74,62 @@ def cli() -> None:
 @click.argument(
     "specs", nargs=-1, required=True, type=click.Path(dir_okay=True, allow_dash=True, path_type=str)
 )
-def validate(specs: tuple[str, ...]) -> None:
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="For CI without the secrets: an unset ${VAR} is listed as a placeholder, not an "
+    "error; everything else is checked as usual.",
+)
+def validate(specs: tuple[str, ...], offline: bool) -> None:
     """Check job specs without contacting any server; report every problem of every file.
 
     A valid spec prints a one-line summary (exports, endpoints, auth mode, format, output
-    path). Environment variables referenced as ${VAR} must be set (or have a default).
-    SPEC "-" reads the spec from standard input.
+    path). Environment variables referenced as ${VAR} must be set (or have a default);
+    with --offline an unset one is reported as a placeholder (its value cannot be checked)
+    and does not make the spec invalid. SPEC "-" reads the spec from standard input.
 
     \b
     Example:
       operate-export validate configs/demo.yaml configs/saas.yaml
       envsubst < job.yaml.tmpl | operate-export validate -
+      operate-export validate --offline deploy/*.yaml     # CI, no secrets
     """
     invalid = 0
     for path in specs:
         try:
-            if path == "-":
+            if offline:
+                path, line = _validate_offline(path)
+            elif path == "-":
                 path = STDIN_ORIGIN
-                spec = load_spec_stream(sys.stdin.buffer, STDIN_ORIGIN)
+                line = summary(load_spec_stream(sys.stdin.buffer, STDIN_ORIGIN))
             else:
-                spec = load_spec(path)
+                line = summary(load_spec(path))
         except SpecError as exc:
             invalid += 1
             click.echo(str(exc), err=True)
         else:
-            click.echo(f"{path}: ok: {summary(spec)}")
+            click.echo(f"{path}: ok: {line}")
     if invalid:
         noun = "spec is" if invalid == 1 else "specs are"
         click.echo(f"{invalid} of {len(specs)} {noun} invalid", err=True)
         click.get_current_context().exit(EXIT_INVALID)
+
+
+def _validate_offline(path: str) -> tuple[str, str]:
+    """(shown path, summary line) of an offline check; SpecError when invalid."""
+    from exporter.api.validation import check_offline, check_offline_stream
+
+    if path == "-":
+        path = STDIN_ORIGIN
+        checked = check_offline_stream(sys.stdin.buffer, STDIN_ORIGIN)
+    else:
+        checked = check_offline(path)
+    line = summary(checked.spec) if checked.spec is not None else "valid apart from placeholders"
+    if checked.placeholders:
+        names = ", ".join(f"{p.name} ({p.path})" for p in checked.placeholders)
+        noun = "placeholder" if len(checked.placeholders) == 1 else "placeholders"
+        line += f"; {len(checked.placeholders)} unset {noun}, not checked: {names}"
+    return path, line
 
 
 @cli.command()
@@ -169,6 +199,13 @@ class _RunCommand(click.Command):
     help="End of the --from range (default: the run's cutoff, the server's clock - lag).",
 )
 @click.option(
+    "--metrics-file",
+    metavar="PATH",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="Write the run's metrics in the Prometheus text format to PATH (atomically; for "
+    "node_exporter's textfile collector name it *.prom).",
+)
+@click.option(
     "--allow-api-switch",
     is_flag=True,
     help="With output.schema: native and source.api: auto, write snapshots of the API the "
@@ -182,9 +219,10 @@ def run(
     quiet: bool,
     log_format: str,
     only: tuple[str, ...],
+    metrics_file: str | None,
+    allow_api_switch: bool,
     range_from: str | None = None,
     range_to: str | None = None,
-    allow_api_switch: bool = False,
 ) -> None:
     """Run the exports of a job spec and print a summary per export.
 
@@ -194,7 +232,8 @@ def run(
     terminal, log lines otherwise (cron), JSON lines with --log-format json.
     SIGINT (Ctrl-C) or SIGTERM stops paging within a couple of seconds and leaves
     the snapshots incomplete for --resume (exit 130 / 143; a second signal exits at
-    once).
+    once). A second run of the same exports into the same output location while
+    one is going exits 75 at once, naming the holder (host, pid, start time).
 
     \b
     Example:
@@ -203,6 +242,7 @@ def run(
       operate-export run configs/demo.yaml --only variables --log-format json
       operate-export run configs/demo.yaml --resume=auto    # cron
       operate-export run job.yaml --only orders --from 2026-11-01T00:00:00Z --to -7d
+      operate-export run job.yaml --resume=auto --metrics-file /var/lib/node_exporter/job.prom
     """
     from exporter.cli.run import run_or_exit
 
@@ -214,9 +254,10 @@ def run(
         quiet=quiet,
         log_format=log_format,
         only=only,
+        metrics_file=metrics_file,
+        allow_api_switch=allow_api_switch,
         range_from=range_from,
         range_to=range_to,
-        allow_api_switch=allow_api_switch,
     )
     if code:
         click.get_current_context().exit(code)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import sys
+import time
+from dataclasses import dataclass
 from typing import IO
 
 import click
@@ -23,6 +25,7 @@ import orjson
 from exporter.api.validation import load_spec
 from exporter.errors import (
     EXIT_EXPORT_FAILED,
+    EXIT_LOCKED,
     EXIT_OK,
     ExporterError,
     RedactingStream,
@@ -37,12 +40,15 @@ from exporter.pipeline.progress import (
     format_dry_run,
     format_summary,
 )
+from exporter.pipeline.results import new_run_id
 from exporter.pipeline.runner import ExportResult, RunOptions, RunResult, run_job
+from exporter.spec import JobSpec
 
 
 def _summary_json(result: RunResult) -> str:
     payload = {
         "event": "dry_run" if result.dry_run else "summary",
+        "run_id": result.run_id,
         "ok": result.ok,
         "seconds": round(result.seconds, 3),
         "exports": [r.to_dict() for r in result.exports],
@@ -65,12 +71,21 @@ def _report_failures(result: RunResult, reporter: Reporter, log_format: str) -> 
             event = {
                 "ts": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
                 "event": "export_failed",
+                "run_id": result.run_id,
                 "export": failed.name,
                 "error": failed.error,
             }
             click.echo(redact_secrets(orjson.dumps(event).decode()), err=True)
         else:
             click.echo(redact_secrets(_failure_line(failed)), err=True)
+
+
+@dataclass
+class RunRecord:
+    """What a run got to: its spec once loaded, its result once run (None before)."""
+
+    spec: JobSpec | None = None
+    result: RunResult | None = None
 
 
 def _exit_code(result: RunResult, stop: StopFlag) -> int:
@@ -90,29 +105,38 @@ def run_command(
     log_format: str = "text",
     only: tuple[str, ...] = (),
     stderr: IO[str] | None = None,
+    record: RunRecord | None = None,
+    allow_api_switch: bool = False,
     range_from: str | None = None,
     range_to: str | None = None,
-    allow_api_switch: bool = False,
 ) -> int:
-    """Run a spec file; returns the exit code. SpecError / UsageError propagate (exit 2)."""
+    """Run a spec file; returns the exit code. SpecError / UsageError propagate (exit 2).
+
+    ``record``: filled with the spec and the result as they become known (for the metrics).
+    """
+    record = record if record is not None else RunRecord()
     # Validation comes first: an invalid spec never causes a network request.
-    spec = load_spec(spec_path)
+    spec = record.spec = load_spec(spec_path)
+    run_id = new_run_id()
     # Last line of defence: nothing reaches stderr with a registered secret in it.
     err = RedactingStream(stderr if stderr is not None else sys.stderr)
-    handler = configure_logging(log_format=log_format, quiet=quiet, stream=err)
+    handler = configure_logging(log_format=log_format, quiet=quiet, stream=err, run_id=run_id)
     try:
-        reporter = choose_reporter(log_format=log_format, quiet=quiet or dry_run, stream=err)
+        reporter = choose_reporter(
+            log_format=log_format, quiet=quiet or dry_run, stream=err, run_id=run_id
+        )
         options = RunOptions(
             dry_run=dry_run,
             resume=resume,
             quiet=quiet,
             only=tuple(only),
+            run_id=run_id,
+            allow_api_switch=allow_api_switch,
             range_from=range_from,
             range_to=range_to,
-            allow_api_switch=allow_api_switch,
         )
         with stop_on_signals(StopFlag()) as stop:
-            result = run_job(spec, options, reporter, stop=stop)
+            result = record.result = run_job(spec, options, reporter, stop=stop)
     finally:
         logging.getLogger("exporter").removeHandler(handler)
 
@@ -126,10 +150,37 @@ def run_command(
     return _exit_code(result, stop)
 
 
-def run_or_exit(spec_path: str, **kwargs: object) -> int:
-    """Like ``run_command`` but maps ExporterError to its message and exit code."""
+def run_or_exit(spec_path: str, metrics_file: str | None = None, **kwargs: object) -> int:
+    """Like ``run_command`` but maps ExporterError to its message and exit code; with
+    ``metrics_file``, writes the run's metrics (not when another run holds the lock: that run
+    owns the file)."""
+    record = RunRecord()
+    started = time.monotonic()
     try:
-        return run_command(spec_path, **kwargs)  # type: ignore[arg-type]
+        code = run_command(spec_path, record=record, **kwargs)  # type: ignore[arg-type]
     except ExporterError as exc:
         click.echo(redact_secrets(f"error: {exc}"), err=True)
-        return exc.exit_code
+        code = exc.exit_code
+    if metrics_file and code != EXIT_LOCKED:
+        code = _write_metrics(metrics_file, spec_path, record, code, time.monotonic() - started)
+    return code
+
+
+def _write_metrics(path: str, spec_path: str, record: RunRecord, code: int, seconds: float) -> int:
+    """Write the metrics file; a failure is an error (exit 1 if the run had succeeded): a run
+    whose monitoring silently stopped would look healthy for ever."""
+    from exporter.pipeline.metrics import write_metrics
+
+    try:
+        write_metrics(
+            path,
+            spec_path=spec_path,
+            spec=record.spec,
+            result=record.result,
+            exit_code=code,
+            seconds=seconds,
+        )
+    except OSError as exc:
+        click.echo(redact_secrets(f"error: --metrics-file: cannot write {path}: {exc}"), err=True)
+        return code or EXIT_EXPORT_FAILED
+    return code

@@ -105,6 +105,7 @@ class ExportPipeline:
             api_version=self.spec.source.api,
             tool_version=__version__,
             incremental=self.window,
+            run_id=self.options.run_id,
         )
         open_writer = self.options.open_writer or open_snapshot
         self.writer = writer = open_writer(ctx, resume=self.options.resume)

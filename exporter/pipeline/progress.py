@@ -171,10 +171,15 @@ class LogLineReporter(_ThrottledReporter):
 
 
 class JsonReporter(_ThrottledReporter):
-    """One JSON object per line on the stream; progress lines are throttled like log lines."""
+    """One JSON object per line on the stream; progress lines are throttled like log lines.
+    Every line carries the run's id (``run_id``, also in each manifest) when it has one."""
+
+    run_id = ""
 
     def _emit(self, event: str, **fields: Any) -> None:
         record = {"ts": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), "event": event}
+        if self.run_id:
+            record["run_id"] = self.run_id
         record.update(fields)
         self._write(orjson.dumps(record, default=str).decode())
 
@@ -283,14 +288,20 @@ class TerminalReporter:
 
 
 def choose_reporter(
-    *, log_format: str = "text", quiet: bool = False, stream: TextStream | None = None
+    *,
+    log_format: str = "text",
+    quiet: bool = False,
+    stream: TextStream | None = None,
+    run_id: str = "",
 ) -> Reporter:
     """Quiet > JSON > live terminal (stderr is a TTY) > log lines."""
     stream = stream if stream is not None else sys.stderr
     if quiet:
         return QuietReporter()
     if log_format == "json":
-        return JsonReporter(stream)
+        reporter = JsonReporter(stream)
+        reporter.run_id = run_id
+        return reporter
     isatty = getattr(stream, "isatty", None)
     if callable(isatty) and isatty():
         return TerminalReporter(stream)
@@ -298,12 +309,17 @@ def choose_reporter(
 
 
 class _JsonLogFormatter(logging.Formatter):
+    def __init__(self, run_id: str = "") -> None:
+        super().__init__()
+        self.run_id = run_id
+
     def format(self, record: logging.LogRecord) -> str:
         payload = {
             "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
                 timespec="milliseconds"
             ),
             "event": "log",
+            **({"run_id": self.run_id} if self.run_id else {}),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -312,7 +328,11 @@ class _JsonLogFormatter(logging.Formatter):
 
 
 def configure_logging(
-    *, log_format: str = "text", quiet: bool = False, stream: TextStream | None = None
+    *,
+    log_format: str = "text",
+    quiet: bool = False,
+    stream: TextStream | None = None,
+    run_id: str = "",
 ) -> logging.Handler:
     """Route the ``exporter.*`` loggers (retries, warnings) to stderr in the chosen format.
 
@@ -320,7 +340,7 @@ def configure_logging(
     """
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     if log_format == "json":
-        handler.setFormatter(_JsonLogFormatter())
+        handler.setFormatter(_JsonLogFormatter(run_id))
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger = logging.getLogger("exporter")

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.api.paging import TOTAL_CAP
+
+
+def new_run_id() -> str:
+    """A run's id: its UTC start second (ids sort by start) and 8 random hex digits."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{secrets.token_hex(4)}"
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,8 @@ class RunOptions:
     # output.schema native + source.api auto: write into exports whose snapshots came from the
     # other API (refused with exit 2 otherwise; issue 14).
     allow_api_switch: bool = False
+    # Names this run in JSON log lines, manifests and the run lock; empty: run_job makes one.
+    run_id: str = ""
     # run --from/--to: re-export this range of the incremental exports (RFC 3339 or -30d).
     range_from: str | None = None
     range_to: str | None = None
@@ -74,6 +84,7 @@ class RunResult:
     exports: list[ExportResult]
     dry_run: bool = False
     seconds: float = 0.0
+    run_id: str = ""
 
     @property
     def ok(self) -> bool:

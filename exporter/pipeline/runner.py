@@ -20,10 +20,12 @@ Concurrency model:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from exporter.api import dialect_of, get_endpoint, make_paginator
@@ -32,8 +34,9 @@ from exporter.errors import ExporterError, SpecError, UsageError
 from exporter.pipeline.export import ExportPipeline, RunContext, describe, new_stats
 from exporter.pipeline.incremental import WindowTask, plan_run
 from exporter.pipeline.interrupt import StopFlag
+from exporter.pipeline.lock import hold_locks
 from exporter.pipeline.progress import QuietReporter, Reporter
-from exporter.pipeline.results import ExportResult, RunOptions, RunResult
+from exporter.pipeline.results import ExportResult, RunOptions, RunResult, new_run_id
 from exporter.spec import ExportSpec, JobSpec
 
 log = logging.getLogger(__name__)
@@ -181,6 +184,19 @@ def _refuse_api_switch(spec: JobSpec, options: RunOptions, exports: tuple[Export
     refuse_api_switch(spec.output, [e.name for e in exports], spec.source.api)
 
 
+def _take_locks(
+    locks: contextlib.ExitStack,
+    spec: JobSpec,
+    options: RunOptions,
+    exports: tuple[ExportSpec, ...],
+) -> None:
+    """The run locks of the exports' snapshots, into ``locks`` (a dry run or a stream writes
+    none). Taken once the API is bound: a spec the probed API refuses leaves no trace."""
+    if not options.dry_run and options.open_writer is None:
+        names = [e.name for e in exports]
+        locks.enter_context(hold_locks(spec.output.path, names, options.run_id))
+
+
 def _plan(
     spec: JobSpec, exports: tuple[ExportSpec, ...], client: Any, options: RunOptions
 ) -> list[Any]:
@@ -235,10 +251,14 @@ def run_job(
     failures with resumable snapshots.
     """
     options = options or RunOptions()
+    if not options.run_id:
+        options = replace(options, run_id=new_run_id())
     reporter = reporter or QuietReporter()
     exports = select_exports(spec, options.only)
     started = time.monotonic()
     stop = stop or StopFlag()
+    # Released at the end; a second run of the same exports stops at them (RunLocked, exit 75).
+    locks = contextlib.ExitStack()
 
     def make_client(for_spec: JobSpec) -> Any:
         return client_factory(for_spec) if client_factory else _make_client(for_spec, stop)
@@ -261,6 +281,7 @@ def run_job(
         else:
             if auto and not options.dry_run:
                 _refuse_api_switch(spec, options, exports)  # exit 2 before any export starts
+            _take_locks(locks, spec, options, exports)  # before anything is read or written
             tasks = _plan(spec, exports, client, options)
             workers = max(1, min(spec.concurrency, len(tasks)))
             run = _Run(spec, options, reporter, client, export_workers=workers, stop=stop)
@@ -271,7 +292,13 @@ def run_job(
         if run is not None:
             run.close()
         client.close()
-    result = RunResult(results, dry_run=options.dry_run, seconds=time.monotonic() - started)
+        locks.close()
+    result = RunResult(
+        results,
+        dry_run=options.dry_run,
+        seconds=time.monotonic() - started,
+        run_id=options.run_id,
+    )
     if not options.dry_run:
         reporter.run_finished(result)
     return result

@@ -89,6 +89,8 @@ class SnapshotContext:
     job_digest: str
     api_version: str = "v1"
     tool_version: str = ""
+    # The run that writes the snapshot (also in its JSON log lines and the run lock).
+    run_id: str = ""
     # An incremental export's window (issue 15): recorded in the manifest, and a resume only
     # continues a snapshot of the same window.
     incremental: dict[str, Any] | None = None
@@ -175,6 +177,7 @@ class Manifest:
     resumed_at: list[str] = field(default_factory=list)
     # canonical (v2-shaped records whatever the API) or native (issue 14).
     schema_mode: str = canonical.DEFAULT_SCHEMA_MODE
+    run_id: str = ""
     incremental: dict[str, Any] | None = None  # the window this snapshot holds (issue 15)
 
     @property
@@ -208,6 +211,7 @@ class Manifest:
             "extra": self.extra,
             "snapshot": self.snapshot,
             "location": self.location,
+            "run_id": self.run_id,
         }
         if self.schema is not None:
             data["schema"] = self.schema
@@ -477,6 +481,7 @@ class SnapshotWriter:
             location=self.location,
             schema=schema_to_json(self._schema) if self._schema is not None else None,
             schema_mode=self.ctx.output.schema,
+            run_id=self.ctx.run_id,
             incremental=self.ctx.incremental,
         )
         with self._io("publish the manifest"):
@@ -580,6 +585,7 @@ class SnapshotWriter:
             "status": status,
             "reason": redact_secrets(reason),  # last line: no secret in a file on disk
             "export": self.ctx.export.name,
+            "run_id": self.ctx.run_id,
             "started_at": _iso(self.started_at),
             "updated_at": _iso(self._clock()),
             "durable_parts": len(self._parts),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from exporter.errors import SpecProblem
@@ -44,10 +45,23 @@ def join_path(parent: str, key: str | int) -> str:
     return f"{parent}.{key}" if parent else str(key)
 
 
+@dataclass(frozen=True)
+class Placeholder:
+    """An unset ``${VAR}`` (no default) met by an offline check: not an error, just unknown."""
+
+    path: str
+    name: str
+
+
 def substitute_string(
-    text: str, env: Mapping[str, str], path: str, problems: list[SpecProblem]
+    text: str,
+    env: Mapping[str, str],
+    path: str,
+    problems: list[SpecProblem],
+    placeholders: list[Placeholder] | None = None,
 ) -> str:
-    """Substitute the references in one string, appending a problem per unusable reference."""
+    """Substitute the references in one string, appending a problem per unusable reference
+    (an unset variable is recorded in ``placeholders`` instead, when that list is given)."""
 
     def replace(match: re.Match[str]) -> str:
         if match.group("dollar"):
@@ -63,6 +77,9 @@ def substitute_string(
         # Like the shell's ${VAR:-default}: an empty variable also takes the default.
         if default is not None and not value:
             return default
+        if value is None and placeholders is not None:
+            placeholders.append(Placeholder(path, name))
+            return ""
         if value is None:
             problems.append(
                 SpecProblem(
@@ -84,21 +101,24 @@ def substitute(
     env: Mapping[str, str],
     path: str = "",
     schema: Mapping[str, Any] | None = None,
+    placeholders: list[Placeholder] | None = None,
 ) -> tuple[Any, list[SpecProblem]]:
     """Return a copy of ``document`` with every string value substituted, and the problems.
 
     With ``schema`` (the JSON Schema of ``document``), whole references at keys typed number,
-    integer or boolean are converted to that type.
+    integer or boolean are converted to that type. With ``placeholders`` (``validate
+    --offline``), unset variables are recorded there instead of being problems.
     """
     problems: list[SpecProblem] = []
+    unknown = placeholders if placeholders is not None else []
 
     def walk(node: Any, where: str, sub: Mapping[str, Any]) -> Any:
         if isinstance(node, str):
-            found = len(problems)
-            text = substitute_string(node, env, where, problems)
+            found, held = len(problems), len(unknown)
+            text = substitute_string(node, env, where, problems, placeholders)
             wanted = convertible_types(sub)
             whole = _WHOLE_REFERENCE.fullmatch(node) if wanted else None
-            if whole is None or len(problems) > found:
+            if whole is None or len(problems) > found or len(unknown) > held:
                 return text
             return convert(text, wanted, _origin_of(whole, env), where, problems)
         if isinstance(node, dict):

@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -28,7 +28,7 @@ from exporter.spec.checks import (
     url_problems,
     url_secrets,
 )
-from exporter.spec.envsubst import substitute
+from exporter.spec.envsubst import Placeholder, substitute
 from exporter.spec.model import (
     DEFAULT_SAAS_TOKEN_URL,
     AuthSpec,
@@ -141,6 +141,63 @@ def validate_document(
     return _resolve(document, os.environ if env is None else env, rules)[1]
 
 
+@dataclass(frozen=True)
+class OfflineCheck:
+    """``validate --offline``: the spec, and the unset variables it was checked without.
+
+    ``spec`` is None when a placeholder leaves it impossible to type (a number from an unset
+    variable); its values at placeholder paths are empty strings, never to be used for a run.
+    """
+
+    spec: JobSpec | None
+    placeholders: list[Placeholder]
+
+
+def _covered(path: str, placeholders: list[Placeholder]) -> bool:
+    """A problem at (or under) a value that holds an unset variable: unknowable offline."""
+    return any(
+        path == p.path or path.startswith((p.path + ".", p.path + "[")) for p in placeholders
+    )
+
+
+def check_document_offline(
+    document: Any,
+    origin: str | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    rules: SpecRules,
+) -> OfflineCheck:
+    """Every check of ``load_document`` except those of values built from unset variables,
+    which are reported as placeholders instead (specs linted in CI without the secrets)."""
+    placeholders: list[Placeholder] = []
+    resolved, problems = _resolve(document, os.environ if env is None else env, rules, placeholders)
+    problems = [p for p in problems if not _covered(p.path, placeholders)]
+    if problems:
+        raise SpecError(problems, origin)
+    try:
+        spec: JobSpec | None = _build(resolved, origin, rules)
+    except (TypeError, ValueError, KeyError, AttributeError):
+        if not placeholders:
+            raise
+        spec = None
+    return OfflineCheck(spec, placeholders)
+
+
+def check_spec_offline(
+    path: str | os.PathLike[str], env: Mapping[str, str] | None = None, *, rules: SpecRules
+) -> OfflineCheck:
+    origin = str(path)
+    document = parse_yaml(read_spec_file(Path(path)), origin)
+    return check_document_offline(document, origin, env, rules=rules)
+
+
+def check_stream_offline(
+    stream: IO[bytes], origin: str, env: Mapping[str, str] | None = None, *, rules: SpecRules
+) -> OfflineCheck:
+    document = parse_yaml(read_spec_stream(stream, origin), origin)
+    return check_document_offline(document, origin, env, rules=rules)
+
+
 def spec_digest(spec: JobSpec) -> str:
     """sha256 of the canonical JSON of the resolved spec, secrets (writeOnly) removed."""
     data = asdict(spec)
@@ -168,10 +225,15 @@ def summary(spec: JobSpec) -> str:
 
 
 def _resolve(
-    document: Any, env: Mapping[str, str], rules: SpecRules
+    document: Any,
+    env: Mapping[str, str],
+    rules: SpecRules,
+    placeholders: list[Placeholder] | None = None,
 ) -> tuple[Any, list[SpecProblem]]:
     schema = load_schema()
-    resolved, problems = substitute(_without_extensions(document), env, schema=schema)
+    resolved, problems = substitute(
+        _without_extensions(document), env, schema=schema, placeholders=placeholders
+    )
     # A value whose variable is unset (or did not convert) already has its real problem, and so
     # does a NaN/infinity (which the schema's bounds would report confusingly, or not at all).
     problems += non_finite_problems(resolved)
