@@ -454,3 +454,16 @@ def test_watermark_of_incremental_windows_in_ls_and_metrics(tmp_path: Path) -> N
         sample(found, "last_success_timestamp_seconds", spec="inc", export="ended")
         == (base + 4 * hour) / 1000
     )
+
+
+def test_dump_to_a_path_carries_the_run_id_in_its_json_lines_and_manifest(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    env = {**os.environ, "OPERATE_BASE_URL": simulator.base_url}
+    done = cli(
+        "dump", "incidents", "--api", "v1", "-o", str(tmp_path), "--log-format", "json", env=env
+    )
+    assert done.returncode == 0, done.stderr
+    run_ids = {orjson.loads(line).get("run_id") for line in done.stderr.splitlines()}
+    (manifest,) = manifests(tmp_path, "incidents")
+    assert run_ids == {manifest["run_id"]} and manifest["run_id"]

@@ -285,6 +285,7 @@ def run_dump(request: DumpRequest, *, quiet: bool, log_format: str) -> int:
     """Validate, run and report one dump; returns the exit code."""
     from exporter.cli.run import _exit_code, _report_failures
     from exporter.pipeline.interrupt import StopFlag, stop_on_signals
+    from exporter.pipeline.results import new_run_id
     from exporter.pipeline.runner import RunOptions, run_job
     from exporter.sinks.stdout import ReaderClosed, open_stdout_sink
 
@@ -294,12 +295,15 @@ def run_dump(request: DumpRequest, *, quiet: bool, log_format: str) -> int:
         return _invalid(exc)
     # As for run: the last line of defence, nothing reaches stderr with a registered secret.
     err = RedactingStream(sys.stderr)
-    handler = configure_logging(log_format=log_format, quiet=quiet, stream=err)
+    run_id = new_run_id()  # as for run: in the JSON lines and the manifest of -o PATH
+    handler = configure_logging(log_format=log_format, quiet=quiet, stream=err, run_id=run_id)
     try:
-        reporter = _reporter(request, log_format=log_format, quiet=quiet, stream=err)
+        reporter = _reporter(request, log_format=log_format, quiet=quiet, stream=err, run_id=run_id)
         if request.streamed:
             sys.stdout.flush()  # nothing may overtake the records on the descriptor
-        options = RunOptions(open_writer=open_stdout_sink if request.streamed else None)
+        options = RunOptions(
+            open_writer=open_stdout_sink if request.streamed else None, run_id=run_id
+        )
         shown = _StreamReporter(reporter) if request.streamed else reporter
         # SIGINT/SIGTERM stop the paging as for run (exit 130/143).
         with stop_on_signals(StopFlag()) as stop:
@@ -325,12 +329,14 @@ def run_dump(request: DumpRequest, *, quiet: bool, log_format: str) -> int:
     return _exit_code(result, stop)
 
 
-def _reporter(request: DumpRequest, *, log_format: str, quiet: bool, stream: Any) -> Reporter:
+def _reporter(
+    request: DumpRequest, *, log_format: str, quiet: bool, stream: Any, run_id: str = ""
+) -> Reporter:
     """``run``'s choice, except that records on a terminal get plain progress lines: the live
     display redraws its lines in place and would overwrite the records between them."""
     if request.streamed and not quiet and log_format == "text" and sys.stdout.isatty():
         return LogLineReporter(stream)
-    return choose_reporter(log_format=log_format, quiet=quiet, stream=stream)
+    return choose_reporter(log_format=log_format, quiet=quiet, stream=stream, run_id=run_id)
 
 
 def _invalid(exc: SpecError) -> int:
