@@ -440,8 +440,17 @@ def test_watermark_of_incremental_windows_in_ls_and_metrics(tmp_path: Path) -> N
     assert export["watermark"] == "2026-11-27T02:00:00.000Z"
     assert export["snapshots"][0]["windows"][0]["from"] == "2026-11-27T00:00:00.000Z"
 
+    # A second export whose first window [0,1h) failed: only [1h,2h) is committed. Without
+    # the spec, ls counts from the earliest committed window; the metrics file counts from
+    # the spec's start, as `state` does, so its watermark stays at the start.
+    fake_window_snapshot(out, "gap", "20261127T020000Z", base + 1 * hour, base + 2 * hour)
+    incremental = "incremental: {field: endDate, start: '2026-11-27T00:00:00Z'}"
     spec = write_spec(
-        tmp_path / "inc.yaml", "http://127.0.0.1:9", out, "  - {endpoint: incidents, name: ended}\n"
+        tmp_path / "inc.yaml",
+        "http://127.0.0.1:9",
+        out,
+        f"  - {{endpoint: process-instances, name: ended, {incremental}}}\n"
+        f"  - {{endpoint: process-instances, name: gap, {incremental}}}\n",
     )
     prom = tmp_path / "inc.prom"
     assert cli("run", str(spec), "--metrics-file", str(prom)).returncode == 1
@@ -450,6 +459,7 @@ def test_watermark_of_incremental_windows_in_ls_and_metrics(tmp_path: Path) -> N
         sample(found, "watermark_timestamp_seconds", spec="inc", export="ended")
         == (base + 2 * hour) / 1000
     )
+    assert sample(found, "watermark_timestamp_seconds", spec="inc", export="gap") == base / 1000
     assert (
         sample(found, "last_success_timestamp_seconds", spec="inc", export="ended")
         == (base + 4 * hour) / 1000

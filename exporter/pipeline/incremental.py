@@ -24,6 +24,7 @@ from typing import Any
 
 from exporter.api import get_dialect, get_endpoint, make_paginator
 from exporter.errors import UsageError
+from exporter.sinks.manifests import merge_intervals
 from exporter.spec import ExportSpec, JobSpec
 from exporter.spec.timespec import iso_ms, parse_instant
 
@@ -103,17 +104,6 @@ def committed_windows(manifests: list[dict[str, Any]], field: str) -> list[tuple
     return windows
 
 
-def merge(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Overlapping or touching intervals joined, in order."""
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(windows):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
-
-
 def watermark(merged: list[tuple[int, int]], origin: int) -> int:
     """Where the next run starts: the end of the first contiguous committed interval when it
     reaches back to ``origin`` (the spec's start), else ``origin``."""
@@ -160,8 +150,8 @@ def export_state(
         if isinstance(m.get("incremental"), dict) and m["incremental"].get("mode") == INCREMENTAL
     ]
     return ExportState(
-        committed=merge(windows),
-        watermark=watermark(merge(windows), origin),
+        committed=merge_intervals(windows),
+        watermark=watermark(merge_intervals(windows), origin),
         last_window=max(windows, key=lambda w: w[1]) if windows else None,
         records=sum(int(m.get("records", 0)) for m in counted),
         snapshots=len(counted),

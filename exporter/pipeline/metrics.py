@@ -25,9 +25,11 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.pipeline.incremental import export_state
 from exporter.pipeline.results import ExportResult, RunResult
 from exporter.sinks.catalog import list_export
 from exporter.sinks.fs import resolve_output
+from exporter.sinks.manifests import complete_manifests
 from exporter.spec import JobSpec
 
 PREFIX = "operate_export"
@@ -77,17 +79,26 @@ def _epoch(text: Any) -> float | None:
 
 
 def _from_manifests(spec: JobSpec, export: str) -> tuple[float | None, float | None]:
-    """The newest complete manifest's finish time and the newest recorded watermark."""
+    """The newest complete manifest's finish time and, for an incremental export, its
+    watermark computed as `operate-export state` computes it (from the spec's start, so a
+    failed first window holds the watermark back)."""
     try:
         listing = list_export(resolve_output(spec.output.path), export)
+        watermark = _incremental_watermark(spec, export)
     except Exception as exc:  # metrics are best effort: never fail a run over them
         log.warning("metrics: cannot list %r (%s: %s)", export, type(exc).__name__, exc)
         return None, None
     latest = listing.latest_complete
-    watermark = listing.watermark
-    if isinstance(watermark, dict):
-        watermark = watermark.get("value") or watermark.get("end") or watermark.get("watermark")
-    return (_epoch(latest.finished_at) if latest else None), _epoch(watermark)
+    return (_epoch(latest.finished_at) if latest else None), watermark
+
+
+def _incremental_watermark(spec: JobSpec, name: str) -> float | None:
+    export = next((e for e in spec.exports if e.name == name), None)
+    if export is None or export.incremental is None:
+        return None
+    manifests = complete_manifests(spec.output, name)
+    state = export_state(spec, export, int(time.time() * 1000), manifests)
+    return state.watermark / 1000
 
 
 def build_registry(

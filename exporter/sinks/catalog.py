@@ -24,6 +24,7 @@ import orjson
 import pyarrow.fs as pafs
 
 from exporter.sinks.fs import OutputLocation
+from exporter.sinks.manifests import merge_intervals
 from exporter.sinks.snapshot import (
     INCOMPLETE_NAME,
     MANIFEST_NAME,
@@ -98,14 +99,13 @@ class ExportListing:
         for snapshot in reversed(self.snapshots):
             if snapshot.complete and snapshot.watermark is not None:
                 return snapshot.watermark
-        spans = sorted(s.span for s in self.snapshots if s.complete and s.span is not None)
+        # Without the spec, the run of windows is counted from the earliest committed one;
+        # `operate-export state SPEC` and the metrics file count from the spec's `start`, so
+        # a failed first window shows there as a watermark at that window.
+        spans = merge_intervals([s.span for s in self.snapshots if s.complete and s.span])
         if not spans:
             return None
         end = spans[0][1]
-        for start, stop in spans[1:]:
-            if start > end:
-                break
-            end = max(end, stop)
         moment = dt.datetime.fromtimestamp(end / 1000, dt.UTC)
         return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

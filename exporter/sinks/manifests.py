@@ -37,3 +37,15 @@ def complete_manifests(output: OutputSpec, export_name: str) -> list[dict[str, A
         if isinstance(manifest, dict):
             manifests.append(manifest)
     return manifests
+
+
+def merge_intervals(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or touching ``[start, end)`` intervals joined, in order (the committed
+    windows of an incremental export, for its watermark)."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
