@@ -53,7 +53,7 @@ MAX_REMEMBERED_SECRETS = 4096
 def secret_spellings(secret: str) -> set[str]:
     """Every spelling under which ``secret`` could come back in a server's text."""
     json_escaped = orjson.dumps(secret).decode()[1:-1]
-    ascii_escaped = json.dumps(secret)[1:-1]  # non-ASCII as \\uXXXX (ensure_ascii)
+    ascii_escaped = json.dumps(secret)[1:-1]  # non-ASCII as \\u00e9-style escapes (ensure_ascii)
     forms = {
         secret,
         quote(secret, safe=""),

@@ -143,25 +143,14 @@ def build_registry(
     for (spec_label, export_name), value in previous.items():
         if spec_label == spec_name and export_name not in ran:
             last_success.labels(spec_name, export_name).set(value)
-    run_labels = ("spec",)
-    Gauge(
-        f"{PREFIX}_run_duration_seconds",
-        "Wall time of the last run.",
-        run_labels,
-        registry=registry,
-    ).labels(spec_name).set(seconds)
-    Gauge(
-        f"{PREFIX}_run_exit_code",
-        "Exit code of the last run (0 = success).",
-        run_labels,
-        registry=registry,
-    ).labels(spec_name).set(exit_code)
-    Gauge(
-        f"{PREFIX}_run_timestamp_seconds",
-        "Unix time the last run finished.",
-        run_labels,
-        registry=registry,
-    ).labels(spec_name).set(now)
+    run_gauges = (
+        ("run_duration_seconds", "Wall time of the last run.", seconds),
+        ("run_exit_code", "Exit code of the last run (0 = success).", exit_code),
+        ("run_timestamp_seconds", "Unix time the last run finished.", now),
+    )
+    for suffix, text, value in run_gauges:
+        gauge = Gauge(f"{PREFIX}_{suffix}", text, ("spec",), registry=registry)
+        gauge.labels(spec_name).set(value)
     return registry
 
 
