@@ -53,3 +53,27 @@ def hostile_server() -> Iterator[Callable[..., Any]]:
     yield make
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[Any]:
+    """A real S3 server (moto's server mode, ``tests.s3_server.S3Server``) on a free loopback
+    port for the whole session (one per xdist worker), with fake AWS credentials in the
+    environment while it runs. ``s3_server.new_bucket()`` gives each test its own bucket;
+    ``s3_server.storage_options`` is what a spec's ``output.storage_options`` needs."""
+    import os
+
+    from tests.s3_server import FAKE_CREDENTIALS, S3Server
+
+    saved = {name: os.environ.get(name) for name in FAKE_CREDENTIALS}
+    os.environ.update(FAKE_CREDENTIALS)
+    server = S3Server().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

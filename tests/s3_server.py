@@ -1,0 +1,96 @@
+"""A real S3-compatible server for the tests: moto's server mode on a free loopback port.
+
+``tests/conftest.py`` exposes it as the session-scoped ``s3_server`` fixture (one server per
+xdist worker). The fixture puts fake credentials into the environment (the standard AWS
+variables that pyarrow, boto3 and subprocesses of the CLI read), never into a spec, and each
+test asks for a fresh bucket so tests never see each other's objects::
+
+    def test_x(s3_server):
+        bucket = s3_server.new_bucket()
+        spec["output"] = {"path": f"s3://{bucket}/out", "storage_options": s3_server.storage_options}
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+# Fake credentials the server accepts; the fixture sets them in os.environ for the session.
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing-access-key-id",
+    "AWS_SECRET_ACCESS_KEY": "testing-secret-access-key-0123456789",
+    "AWS_SESSION_TOKEN": "testing-session-token",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    # No instance-metadata probing (seconds of timeouts off a cloud VM).
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+REGION = "us-east-1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class S3Server:
+    """moto's S3 in a thread of this process (``ThreadedMotoServer``), on 127.0.0.1."""
+
+    port: int = 0
+    _server: Any = field(default=None, repr=False)
+    _counter: Any = field(default_factory=itertools.count, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def start(self) -> S3Server:
+        from moto.server import ThreadedMotoServer
+
+        # werkzeug logs one line per request to stderr; the tests do not need them.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self.port = self.port or free_port()
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def storage_options(self) -> dict[str, str]:
+        """``output.storage_options`` for a spec writing to this server (no secrets)."""
+        return {"endpoint_override": f"127.0.0.1:{self.port}", "scheme": "http", "region": REGION}
+
+    def client(self) -> Any:
+        """A boto3 S3 client on this server (for assertions and setup)."""
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint_url, region_name=REGION)
+
+    def new_bucket(self, prefix: str = "test") -> str:
+        """Create a bucket with a name no other test of this session uses; return the name."""
+        with self._lock:
+            number = next(self._counter)
+        name = f"{prefix}-{os.getpid()}-{number}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        """Every object key of ``bucket`` under ``prefix``, sorted."""
+        paginator = self.client().get_paginator("list_objects_v2")
+        found = []
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            found.extend(item["Key"] for item in page.get("Contents", []))
+        return sorted(found)
