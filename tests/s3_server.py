@@ -7,7 +7,8 @@ test asks for a fresh bucket so tests never see each other's objects::
 
     def test_x(s3_server):
         bucket = s3_server.new_bucket()
-        spec["output"] = {"path": f"s3://{bucket}/out", "storage_options": s3_server.storage_options}
+        options = s3_server.storage_options
+        spec["output"] = {"path": f"s3://{bucket}/out", "storage_options": options}
 """
 
 from __future__ import annotations
