@@ -172,6 +172,10 @@ def test_real_v2_pages_decode_exactly_as_the_python_converter(
         assert converter.convert(items, raw=raw).equals(expected)
         if not converter.decodes_pages:
             continue  # nested columns (JSON objects): the Python converter only
+        # A parsed page (the first, the last, hydrated ones) is decoded by Arrow too, explicit
+        # nulls and all (the Python converter would import pandas through pa.array).
+        from_raw = converter._from_raw(raw, items)
+        assert from_raw is not None and from_raw.equals(expected), endpoint
         tail = read_page(raw).tail
         if tail is not None:  # the last page has no cursor: parsed whole while paging
             assert tail.key == "endCursor"
@@ -244,6 +248,8 @@ def test_v2_deviations_give_the_same_batch_or_the_same_error(
         assert got == expected
     else:
         assert isinstance(got, pa.RecordBatch) and got.equals(expected)
+        # The same page parsed (page 1, hydrated pages): the raw bytes give the same batch.
+        assert converter.convert(records, raw=page.raw).equals(expected)
 
 
 def test_offsets_and_fractions_land_on_the_same_instant() -> None:

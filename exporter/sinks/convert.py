@@ -35,7 +35,7 @@ import pyarrow as pa
 
 from exporter.api import dialect_of
 from exporter.api.paging import check_count, check_keys, checked_items
-from exporter.api.rawpage import RawPage, UnusablePage
+from exporter.api.rawpage import PageTail, RawPage, UnusablePage, read_tail
 from exporter.api.types import Endpoint, Kind, ShapeKind
 from exporter.errors import OutputError, ProtocolError
 from exporter.sinks.arrow_schema import (
@@ -353,11 +353,29 @@ class RecordConverter:
         dates are the same string -> timestamp cast as the Python path. It ignores fields the
         schema does not know, so the batch is taken only when the total number of keys in
         ``records`` equals the number of non-null values decoded: then no record had an
-        unknown field (nor an explicit null) and ``_extra`` is all null. Anything else (and
-        every error) returns None: the Python path then converts the page, or raises its
-        precise OutputError.
+        unknown field (nor an explicit null) and ``_extra`` is all null. A page whose cursor
+        the tail reader finds (v2's first and last pages, hydrated pages that hydration left
+        alone) is read as ``convert_page`` reads it instead: unknown fields inferred show in
+        the struct type, so explicit nulls, which v2 sends, do not send it to the Python path
+        (whose ``pa.array`` on lists also imports pandas when it is installed, ~0.25 s).
+        Anything else (and every error) returns None: the Python path then converts the page,
+        or raises its precise OutputError.
         """
+        tail = read_tail(raw) if self._page_options is not None else None
+        if tail is not None and tail.key == self._cursor_path[-1]:
+            # A page whose cursor the tail reader finds is read as ``convert_page`` reads it
+            # (unknown fields inferred), so explicit nulls (v2 sends them) need no key count.
+            return self._decode_page(tail, records)
         return self._decode(raw, self._raw_options, records)
+
+    def _decode_page(
+        self, tail: PageTail, records: Sequence[dict[str, Any]] | None
+    ) -> pa.RecordBatch | None:
+        """The page of ``tail`` decoded with unknown fields inferred, without its array cursor
+        (its mixed types would defeat inference; a string cursor stays and is checked)."""
+        start, end = tail.cut
+        text = tail.raw[:start] + tail.raw[end:] if end > start else tail.raw
+        return self._decode(text, self._page_options, records, cursor=tail.cursor)
 
     @property
     def decodes_pages(self) -> bool:
@@ -381,9 +399,7 @@ class RecordConverter:
         # Arrow's JSON reader recurses per level (~20,000 crash the process): it only gets
         # pages that provably nest less; orjson (the fallback) refuses beyond 1024 levels.
         if tail.arrow_safe():
-            start, end = tail.cut
-            text = page.raw[:start] + page.raw[end:] if end > start else page.raw
-            batch = self._decode(text, self._page_options, None, cursor=tail.cursor)
+            batch = self._decode_page(tail, None)
             if batch is not None:
                 check_count(name, number, batch.num_rows, size)
                 return batch
@@ -441,8 +457,10 @@ class RecordConverter:
                 arrays[i] = arrays[i].cast(pa.int64())  # safe: digits only, within int64
         except _ARROW_ERRORS:
             return None
-        if records is not None and sum(map(len, records)) != sum(
-            len(a) - a.null_count for a in arrays
+        if (
+            records is not None
+            and options is self._raw_options  # unknown fields ignored: count the keys
+            and sum(map(len, records)) != sum(len(a) - a.null_count for a in arrays)
         ):
             return None
         arrays.append(pa.nulls(len(items), pa.string()))
