@@ -59,6 +59,8 @@ class ExportResult:
     request_body: dict[str, Any] | None = None
     # Incremental exports: the window this result's snapshot holds, [from, to).
     window: str | None = None
+    # output.table: what the run's update of the export's table did (sinks/table.py).
+    table: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:

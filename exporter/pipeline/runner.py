@@ -37,6 +37,7 @@ from exporter.pipeline.interrupt import StopFlag
 from exporter.pipeline.lock import hold_locks
 from exporter.pipeline.progress import QuietReporter, Reporter
 from exporter.pipeline.results import ExportResult, RunOptions, RunResult, new_run_id
+from exporter.pipeline.tables import lock_names, update_tables
 from exporter.spec import ExportSpec, JobSpec
 
 log = logging.getLogger(__name__)
@@ -193,7 +194,7 @@ def _take_locks(
     """The run locks of the exports' snapshots, into ``locks`` (a dry run or a stream writes
     none). Taken once the API is bound: a spec the probed API refuses leaves no trace."""
     if not options.dry_run and options.open_writer is None:
-        names = [e.name for e in exports]
+        names = [e.name for e in exports] + lock_names(spec, exports)
         locks.enter_context(hold_locks(spec.output.path, names, options.run_id))
 
 
@@ -288,6 +289,9 @@ def run_job(
             work = run.probe if options.dry_run else run.export
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export") as pool:
                 results = list(pool.map(_guard(work), tasks))
+            if not options.dry_run and options.open_writer is None and not stop.stopped:
+                # After every snapshot of the run committed: one commit per table (issue 20).
+                update_tables(spec, exports, results, options.run_id)
     finally:
         if run is not None:
             run.close()

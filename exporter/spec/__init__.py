@@ -33,6 +33,7 @@ from exporter.spec.model import (
     RetrySpec,
     SortSpec,
     SourceSpec,
+    TableSpec,
     TlsSpec,
 )
 
@@ -52,6 +53,7 @@ __all__ = [
     "SortSpec",
     "SourceSpec",
     "SpecRules",
+    "TableSpec",
     "TlsSpec",
     "load_schema",
     "schema_text",

@@ -40,9 +40,11 @@ from exporter.spec.model import (
     RetrySpec,
     SortSpec,
     SourceSpec,
+    TableSpec,
     TlsSpec,
 )
 from exporter.spec.reader import parse_yaml, read_spec_file, read_spec_stream
+from exporter.spec.tables import table_problems
 from exporter.spec.timespec import parse_duration
 
 
@@ -239,7 +241,7 @@ def _resolve(
     problems += non_finite_problems(resolved)
     reported = {problem.path for problem in problems}
     checks = schema_problems(schema, resolved) + auth_key_problems(schema, resolved)
-    checks += url_problems(resolved) + rules.problems(resolved)
+    checks += url_problems(resolved) + rules.problems(resolved) + table_problems(resolved)
     problems += [problem for problem in checks if problem.path not in reported]
     return resolved, scrub(problems, secret_values(schema, resolved) + url_secrets(resolved))
 
@@ -285,7 +287,7 @@ def _build(doc: dict[str, Any], origin: str | None, rules: SpecRules) -> JobSpec
             limits=_build_limits(src.get("limits", {})),
         ),
         exports=tuple(_build_export(e, src.get("api", "auto"), rules) for e in doc["exports"]),
-        output=OutputSpec(**doc.get("output", {})),
+        output=_build_output(doc.get("output", {})),
         concurrency=doc.get("concurrency", 4),
         hydration_concurrency=doc.get("hydration_concurrency", 8),
         retention=parse_duration(doc.get("retention", "P30D")),
@@ -296,6 +298,13 @@ def _build(doc: dict[str, Any], origin: str | None, rules: SpecRules) -> JobSpec
 
 def _with_digest(spec: JobSpec) -> JobSpec:
     return replace(spec, digest=spec_digest(spec))
+
+
+def _build_output(output: dict[str, Any]) -> OutputSpec:
+    values = dict(output)
+    if "table" in values:
+        values["table"] = TableSpec(**values["table"])
+    return OutputSpec(**values)
 
 
 def _build_auth(auth: dict[str, Any], api: str, rules: SpecRules) -> AuthSpec:
@@ -319,7 +328,11 @@ def _build_incremental(incremental: dict[str, Any]) -> IncrementalSpec:
 
 
 def _build_export(export: dict[str, Any], api: str, rules: SpecRules) -> ExportSpec:
-    values = {k: v for k, v in export.items() if k not in ("filter", "sort", "incremental")}
+    values = {
+        k: v for k, v in export.items() if k not in ("filter", "sort", "incremental", "table")
+    }
+    if "table" in export:
+        values["table"] = export["table"]["name"]
     values.setdefault("name", export["endpoint"])
     if "incremental" in export:
         values["incremental"] = _build_incremental(export["incremental"])

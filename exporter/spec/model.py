@@ -103,6 +103,24 @@ class ExportSpec:
     include_evaluation_details: bool = False
     # Date windows instead of everything (None: a full export every run).
     incremental: IncrementalSpec | None = None
+    # ``table: {name}``: the current-state table this export merges into (None: its own name).
+    table: str | None = None
+
+    @property
+    def table_name(self) -> str:
+        """The ``output.table`` this export feeds (issue 20)."""
+        return self.table or self.name
+
+
+TABLE_MODES = ("merge", "append", "overwrite")
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """``output.table``: a current-state table per export, merged by key (issue 20)."""
+
+    format: str = "delta"
+    mode: str = "merge"  # one of TABLE_MODES
 
 
 @dataclass(frozen=True)
@@ -114,6 +132,7 @@ class OutputSpec:
     row_group_size: int = 100_000
     # canonical: v2's field names and types whatever the API (issue 14); native: as the API sent.
     schema: str = "canonical"
+    table: TableSpec | None = None
 
     @property
     def effective_compression(self) -> str:

@@ -1,0 +1,98 @@
+"""Shared by the current-state table tests (issue 20): the spec of a process-instances table fed by
+an incremental export of finished instances and a refresh of the open ones, and the table the
+simulator's history says it must hold."""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+START = "2026-11-26T22:00:00Z"
+TABLE = "process-instances"
+# v1 raw state names -> the canonical (v2) values the table holds.
+CANONICAL_STATE = {"ACTIVE": "ACTIVE", "COMPLETED": "COMPLETED", "CANCELED": "TERMINATED"}
+
+
+def table_spec(base_url: str, out: str, api: str, mode: str = "merge") -> dict[str, Any]:
+    return {
+        "version": 1,
+        "source": {"base_url": base_url, "api": api, "retry": {"max_attempts": 1}},
+        "concurrency": 3,
+        "exports": [
+            {
+                "endpoint": "process-instances",
+                "name": "pi-finished",
+                "page_size": 50,
+                "incremental": {
+                    "field": "endDate",
+                    "lag": "PT5M",
+                    "start": START,
+                    "window": "PT1H",
+                },
+                "table": {"name": TABLE},
+            },
+            {
+                "endpoint": "process-instances",
+                "name": "pi-open",
+                "page_size": 50,
+                "filter": {"state": "ACTIVE"},
+                "table": {"name": TABLE},
+            },
+        ],
+        "output": {"format": "parquet", "path": out, "table": {"format": "delta", "mode": mode}},
+    }
+
+
+def covered(out: Path, export: str = "pi-finished") -> tuple[int, int]:
+    """[from, to) in epoch ms that the incremental export's committed windows cover (tiled)."""
+    spans = []
+    for path in glob.glob(str(out / export / "snapshot=*" / "_manifest.json")):
+        window = json.loads(Path(path).read_text())["incremental"]
+        spans.append((window["from_ms"], window["to_ms"]))
+    spans.sort()
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(spans)), spans
+    return spans[0][0], spans[-1][1]
+
+
+def expected_rows(sim: Any, clocks: list[int], span: tuple[int, int]) -> dict[int, dict[str, Any]]:
+    """key -> the simulator's row the table must hold after runs at ``clocks``: the final state
+    of every instance that ended inside the covered windows; else the state of the last run
+    that saw it ACTIVE (the refresh), which for one still running is its state now."""
+    rows: dict[int, dict[str, Any]] = {}
+    for clock in clocks:
+        for row in sim.truth("process-instances", as_of=clock):
+            if row["state"] == "ACTIVE":
+                rows[row["key"]] = row
+    for row in sim.truth("process-instances", as_of=clocks[-1]):
+        end = row.get("endDate")
+        if end is not None and span[0] <= end < span[1]:
+            rows[row["key"]] = row
+    return rows
+
+
+def comparable(row: dict[str, Any]) -> tuple[Any, ...]:
+    """(state, hasIncident, startDate ms, endDate ms) of a simulator row."""
+    return (
+        CANONICAL_STATE[row["state"]],
+        bool(row.get("incident")),
+        row["startDate"],
+        row.get("endDate"),
+    )
+
+
+def table_comparable(record: dict[str, Any]) -> tuple[Any, ...]:
+    """The same of a table row (Delta timestamps come back as datetimes)."""
+
+    def ms(value: dt.datetime | None) -> int | None:
+        return None if value is None else round(value.timestamp() * 1000)
+
+    return (
+        record["state"],
+        bool(record["hasIncident"]),
+        ms(record["startDate"]),
+        ms(record["endDate"]),
+    )
