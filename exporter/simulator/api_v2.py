@@ -299,10 +299,11 @@ class V2Api:
         return ordered
 
     def _date_candidates(self, endpoint: V2Endpoint, filter_doc: dict) -> list[int] | None:
-        """Positions that may match a top-level date range (``$gte``/``$lt``/...), found by
-        comparing the rows' epoch millis instead of parsing every record's date string; the
-        full filter then decides on these only. A superset (bounds widened by 1 ms, so a
-        sub-millisecond operand cannot drop a match); None when no date range narrows."""
+        """Positions that may match a top-level date range (``$gte``/``$lt``/...), found in the
+        table's range index of the first such field (epoch millis: no date string parsed, no
+        pass over every row); the full filter then decides on these only. A superset (bounds
+        widened by 1 ms, so a sub-millisecond operand cannot drop a match); None when no date
+        range narrows."""
         bounds = []
         for name, cond in filter_doc.items():
             spec = endpoint.field(name) if isinstance(name, str) else None
@@ -321,13 +322,15 @@ class V2Api:
                 bounds.append((_raw_date_field(endpoint, name), low, high))
         if not bounds:
             return None
-        rows = self.dataset.raw_rows(endpoint.name)
+        (field, low, high), *others = bounds
+        table = self.dataset.table(endpoint.name)
+        rows = table.rows
         return [
             position
-            for position, row in enumerate(rows)
+            for position in table.positions_between(field, low, high)
             if all(
-                (value := row.get(field)) is not None and low <= value <= high
-                for field, low, high in bounds
+                (value := rows[position].get(other)) is not None and lo <= value <= hi
+                for other, lo, hi in others
             )
         ]
 

@@ -14,7 +14,10 @@ Everything derives from ``random.Random(f"{seed}:{scale}")``: same seed and scal
 from __future__ import annotations
 
 import gc
+import math
 import random
+import threading
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -91,6 +94,37 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+class SortedField:
+    """The ``(value, position)`` pairs of one field's non-null values in value order, so that a
+    range search finds its rows by bisection (O(log n + k)) instead of reading every row, as a
+    search engine answers a range from the field's index. Kept in step by ``Table.put``; live
+    changes mostly carry recent dates, which land near the end of the list."""
+
+    def __init__(self, rows: list[Row], name: str) -> None:
+        self.name = name
+        self.pairs = sorted(
+            (value, position)
+            for position, row in enumerate(rows)
+            if (value := row.get(name)) is not None
+        )
+
+    def replace(self, position: int, old: Any, new: Any) -> None:
+        if old == new:
+            return
+        pairs = self.pairs
+        if old is not None:
+            del pairs[bisect_left(pairs, (old, position))]
+        if new is not None:
+            insort(pairs, (new, position))
+
+    def between(self, low: Any, high: Any) -> list[int]:
+        """Positions of the rows with ``low <= value <= high``, in position order."""
+        pairs = self.pairs
+        start = bisect_left(pairs, (low, -1))
+        stop = bisect_right(pairs, (high, math.inf))
+        return sorted(position for _value, position in pairs[start:stop])
+
+
 @dataclass
 class Table:
     """One resource's records, ordered by its unique key (the tie-breaker)."""
@@ -101,6 +135,9 @@ class Table:
     index: dict[Any, int] = field(default_factory=dict)
     # False once live mode appended a key below the last one: searches then sort by key.
     key_ordered: bool = True
+    # Range indexes of the fields searched by range so far (date windows), built on first use.
+    sorted_fields: dict[str, SortedField] = field(default_factory=dict, repr=False)
+    _index_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         self.rows.sort(key=lambda r: r[self.unique_key])
@@ -112,13 +149,30 @@ class Table:
         key = row[self.unique_key]
         position = self.index.get(key)
         if position is not None:
+            old = self.rows[position]
             self.rows[position] = row
+            self._reindex(position, old, row)
             return position, False
         if self.rows and key < self.rows[-1][self.unique_key]:
             self.key_ordered = False
         self.index[key] = len(self.rows)
         self.rows.append(row)
+        self._reindex(len(self.rows) - 1, {}, row)
         return len(self.rows) - 1, True
+
+    def _reindex(self, position: int, old: Row, new: Row) -> None:
+        with self._index_lock:
+            for name, sorted_field in self.sorted_fields.items():
+                sorted_field.replace(position, old.get(name), new.get(name))
+
+    def positions_between(self, name: str, low: Any, high: Any) -> list[int]:
+        """Positions (ascending) of the rows whose ``name`` lies in ``[low, high]``; null values
+        never match. The field's values must be mutually comparable (dates: epoch ms)."""
+        with self._index_lock:
+            sorted_field = self.sorted_fields.get(name)
+            if sorted_field is None:
+                sorted_field = self.sorted_fields[name] = SortedField(self.rows, name)
+            return sorted_field.between(low, high)
 
 
 class Dataset:

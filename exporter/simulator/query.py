@@ -336,7 +336,11 @@ class SearchEngine:
         rows = self.table.rows
         if query.filters:
             match = _matcher(query.filters, self.derived)
-            positions = [i for i, r in enumerate(rows) if match(r)]
+            candidates = self._range_candidates(query.filters)
+            if candidates is None:
+                positions = [i for i, r in enumerate(rows) if match(r)]
+            else:
+                positions = [i for i in candidates if match(rows[i])]
         else:
             positions = list(range(len(rows)))
         fields = self._sort_fields(query)
@@ -347,6 +351,15 @@ class SearchEngine:
             positions = [positions[j] for j in order]
             keys = [keys[j] for j in order]
         return _Ordered(positions, keys)
+
+    def _range_candidates(self, filters: tuple[tuple[str, Any], ...]) -> list[int] | None:
+        """The rows a date condition (a ``||/h`` bucket...) admits, from the table's range index
+        instead of a pass over every row; the other conditions are checked on these only. None
+        when no date condition narrows the search."""
+        for name, spec in filters:
+            if spec[0] == "range" and name not in self.derived:
+                return self.table.positions_between(name, spec[1], spec[2])
+        return None
 
     def _after_key(self, query: Query) -> tuple[Any, ...]:
         fields = self._sort_fields(query)
