@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from exporter.api import REGISTRY, registry_data
-from exporter.api.types import Endpoint, Field, Kind, ShapeKind
+from exporter.api import REGISTRY, get_dialect, registry_data, types
+from exporter.api.dialect import DialectBase
+from exporter.api.types import ConversionHints, Endpoint, Field, Kind, ShapeKind
 from exporter.api.v1.registry import INCIDENT_STATES, V1_ENDPOINTS, V1Field
 from exporter.api.v2.registry import OPS_STRING, V2_ENDPOINTS, V2Endpoint, V2Field
 
@@ -75,3 +76,49 @@ def test_a_good_table_with_a_named_value_list(
             fields=(Field("s", Kind.ENUM, enum=("A", "B")),),
         )
     }
+
+
+def test_the_dialects_data_comes_from_the_tables() -> None:
+    v1, v2 = get_dialect("v1"), get_dialect("v2")
+    assert (v1.name, v2.name) == ("v1", "v2")
+    assert v1.conversion == ConversionHints(keys_as_text=False, arrow_decodes_pages=True)
+    assert v2.conversion == ConversionHints(
+        keys_as_text=True, arrow_decodes_pages=True, cursor_path=("page", "endCursor")
+    )
+    assert v1.one_record_request({"size": 50}) == {"size": 1}
+    assert v2.one_record_request({"sort": []}) == {"sort": [], "page": {"limit": 1}}
+    assert v1.reported_total({"total": 7}) == 7
+    assert v2.reported_total({"page": {"totalItems": 8}}) == 8
+    assert (v1.default_audience("saas"), v2.default_audience("saas")) == (
+        "operate.camunda.io",
+        "zeebe.camunda.io",
+    )
+
+
+DIALECT_TABLE = (
+    '[dialect]\nname = "vx"\nsaas_audience = "a"\none_record = { size = 1 }\n'
+    'total_path = ["total"]\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("conversion = { keys_as_txt = true }\n", "keys_as_txt"),
+        ("conversion = {}\naudience = 'b'\n", "audience"),
+        ("", "conversion"),
+    ],
+)
+def test_a_bad_dialect_table_names_the_table_and_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: str, message: str
+) -> None:
+    name = f"fakedialect_{tmp_path.name.replace('-', '_').replace('[', '_').replace(']', '_')}"
+    package = tmp_path / name
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "endpoints.toml").write_text(DIALECT_TABLE + extra)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ValueError) as caught:
+        DialectBase(f"{name}.dialect", {}, object, hydration=types, checks=types, windows=types)
+    assert str(caught.value).startswith(f"{name}/endpoints.toml [dialect]: ")
+    assert message in str(caught.value)

@@ -1,13 +1,17 @@
-"""What the two dialects share: one base class, so that ``v1/dialect.py`` and
-``v2/dialect.py`` hold only what differs (registry, paginator, hydration, request shapes)."""
+"""What the two dialects share: one class, so that ``v1/dialect.py`` and ``v2/dialect.py``
+hold only what differs. What is data (name, SaaS audience, the one-record body, where the
+total is, the conversion hints) is the ``[dialect]`` table of the API's ``endpoints.toml``;
+the registry, the paginator and the modules with the API's behaviour come in as arguments."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import Any
 
+from exporter.api.registry_data import dialect_data
 from exporter.api.types import ConversionHints, Endpoint, Field
 from exporter.errors import SpecProblem
 from exporter.spec import ExportSpec
@@ -17,19 +21,49 @@ from exporter.spec.timespec import parse_duration
 DEFAULT_IDENTITY_AUDIENCE = "operate-api"
 
 
-class DialectBase:
-    """Implements ``exporter.api.Dialect`` from a few class attributes."""
+@dataclass(frozen=True)
+class DialectData:
+    """The ``[dialect]`` table: the keys it must have, and nothing else."""
 
-    name: ClassVar[str]
-    registry: ClassVar[Mapping[str, Endpoint]]
-    conversion: ClassVar[ConversionHints]
-    saas_audience: ClassVar[str]
-    paginator_class: ClassVar[Any]  # (endpoint, export, *, start_cursor, already_emitted)
-    hydration: ClassVar[ModuleType]  # needs_hydration(endpoint, export), lookup(client, ...)
-    checks: ClassVar[ModuleType]  # export_problems, auth_problems, typed_filter (spec checks)
-    windows: ClassVar[ModuleType]  # window_fields, window_problem, plan_windows, window_filter
-    one_record: ClassVar[dict[str, Any]]  # what a search body gets to ask for one record
-    total_path: ClassVar[tuple[str, ...]]  # where a search response holds the total
+    name: str  # "v1", "v2"
+    saas_audience: str  # the token audience of mode saas when the spec names none
+    one_record: Mapping[str, Any]  # what a search body gets to ask for one record
+    total_path: tuple[str, ...]  # where a search response holds the total
+    conversion: Mapping[str, Any]  # ConversionHints (api/types.py)
+
+
+class DialectBase:
+    """Implements ``exporter.api.Dialect`` for the API package of ``module`` (a dialect
+    module's ``__name__``): its ``[dialect]`` data, its registry and paginator, and its
+    modules ``hydration`` (needs_hydration, lookup), ``checks`` (export_problems,
+    auth_problems, typed_filter: spec checks) and ``windows`` (window_fields, window_problem,
+    plan_windows, window_filter)."""
+
+    def __init__(
+        self,
+        module: str,
+        registry: Mapping[str, Endpoint],
+        paginator_class: Any,  # (endpoint, export, *, start_cursor, already_emitted)
+        *,
+        hydration: ModuleType,
+        checks: ModuleType,
+        windows: ModuleType,
+    ) -> None:
+        where, table = dialect_data(module)
+        try:
+            data = DialectData(**table)
+            self.conversion = ConversionHints(**data.conversion)
+        except TypeError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        self.name = data.name
+        self.saas_audience = data.saas_audience
+        self.one_record = dict(data.one_record)
+        self.total_path = data.total_path
+        self.registry = registry
+        self.paginator_class = paginator_class
+        self.hydration = hydration
+        self.checks = checks
+        self.windows = windows
 
     def own(self, endpoint: Endpoint) -> Any:
         """``endpoint`` as this dialect's registry type (it must come from this registry)."""

@@ -5,11 +5,13 @@ v2, ``filter_only``) as inline tables. ``kind`` is a ``Kind`` or ``ShapeKind`` v
 ``enum``, ``operators`` and ``operators_8_9`` name a constant of the registry module (value
 lists and operator sets stay Python, where other code uses them too). The attributes are the
 dataclass fields of the registry's ``Endpoint`` and ``Field`` types: an unknown one, or an
-unknown name, stops the import with the table and the endpoint named.
+unknown name, stops the import with the table and the endpoint named. The table's
+``[dialect]`` holds what else differs between the APIs as data (``dialect_data``).
 """
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
@@ -42,10 +44,8 @@ def load_endpoints(
     """The endpoints of the table beside ``module`` (a registry module's ``__name__``), by
     export name, in table order; ``enum`` and ``operators`` options name UPPER_CASE constants
     of ``namespace`` (the module's globals) or of ``api/types.py``."""
-    package = module.rpartition(".")[0]
     names = named_constants(vars(types), namespace)
-    where = f"{package.replace('.', '/')}/{TABLE}"
-    table = tomllib.loads(resources.files(package).joinpath(TABLE).read_text(encoding="utf-8"))
+    where, table = _table(module.rpartition(".")[0])
     endpoints: dict[str, Any] = {}
     for entry in table["endpoint"]:
         context = f"{where}: endpoint {entry.get('name')!r}"
@@ -63,6 +63,30 @@ def load_endpoints(
             raise ValueError(f"{context}: {exc}") from None
         endpoints[endpoint.name] = endpoint
     return endpoints
+
+
+def dialect_data(module: str) -> tuple[str, dict[str, Any]]:
+    """The ``[dialect]`` table beside ``module`` (a dialect module's ``__name__``), arrays as
+    tuples, with the name of the table for messages."""
+    where, table = _table(module.rpartition(".")[0])
+    data = table.get("dialect")
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: no [dialect] table")
+    return f"{where} [dialect]", _tuples(data)
+
+
+def _tuples(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _tuples(item) for key, item in value.items()}
+    return tuple(value) if isinstance(value, list) else value
+
+
+@functools.cache
+def _table(package: str) -> tuple[str, dict[str, Any]]:
+    """The package's table, parsed once (the registry and the dialect both read it)."""
+    where = f"{package.replace('.', '/')}/{TABLE}"
+    text = resources.files(package).joinpath(TABLE).read_text(encoding="utf-8")
+    return where, tomllib.loads(text)
 
 
 def lookup_endpoint(endpoints: Mapping[str, Any], name: str, api: str) -> Any:
