@@ -42,6 +42,7 @@ class _Commands(click.Group):
         "dump": "exporter.cli.dump",
         "ls": "exporter.cli.ls",
         "state": "exporter.cli.state",
+        "rebuild-table": "exporter.cli.tables",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -50,7 +51,7 @@ class _Commands(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.LAZY and cmd_name not in self.commands:
             module = importlib.import_module(self.LAZY[cmd_name])
-            self.add_command(getattr(module, cmd_name))
+            self.add_command(getattr(module, cmd_name.replace("-", "_")))
         return super().get_command(ctx, cmd_name)
 
 

@@ -94,3 +94,36 @@ def update_tables(
             continue
         for result in mine:
             result.table = summary
+
+
+def select_tables(spec: JobSpec, only: Iterable[str]) -> list[TablePlan]:
+    """The spec's tables named in ``only`` (a table's name, or the name of an export feeding
+    it); all of them when ``only`` is empty. UsageError without output.table or for an unknown
+    name (the valid ones listed)."""
+    from exporter.errors import UsageError
+
+    if spec.output.table is None:
+        raise UsageError("the spec has no output.table: it keeps no tables to rebuild")
+    plans = tables_of(spec, spec.exports)
+    wanted = set(only)
+    if not wanted:
+        return plans
+    by_export = {e.name: e.table_name for e in spec.exports}
+    names = {by_export.get(n, n) for n in wanted}
+    unknown = sorted(n for n in wanted if n not in by_export and n not in {p.name for p in plans})
+    if unknown:
+        valid = ", ".join(p.name for p in plans)
+        raise UsageError(f"--only: unknown table(s) {', '.join(unknown)}; the spec has: {valid}")
+    return [p for p in plans if p.name in names]
+
+
+def rebuild_tables(spec: JobSpec, only: Iterable[str], run_id: str) -> list[dict]:
+    """``operate-export rebuild-table``: each selected table replaced, in one commit, by all
+    complete snapshots of its exports, under the tables' run locks (RunLocked: exit 75)."""
+    from exporter.pipeline.lock import hold_locks
+    from exporter.sinks.table import TABLES_DIR
+
+    plans = select_tables(spec, only)
+    names = [f"{TABLES_DIR}/{p.name}" for p in plans]
+    with hold_locks(spec.output.path, names, run_id):
+        return [update_table(spec, plan, run_id, rebuild=True) for plan in plans]

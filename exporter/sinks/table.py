@@ -325,7 +325,7 @@ class CurrentStateTable:
         )
         options = self.storage_options or None
         mode = "overwrite" if rebuild else self.mode
-        if mode != "append":
+        if self.mode != "append":  # an append table is a change log: every row stays
             rows = latest_per_key(rows, key)
         if table is None or mode == "overwrite":
             try:
