@@ -477,3 +477,40 @@ def test_dump_to_a_path_carries_the_run_id_in_its_json_lines_and_manifest(
     run_ids = {orjson.loads(line).get("run_id") for line in done.stderr.splitlines()}
     (manifest,) = manifests(tmp_path, "incidents")
     assert run_ids == {manifest["run_id"]} and manifest["run_id"]
+
+
+def test_dump_to_a_path_writes_the_metrics_file_as_run_does(
+    make_simulator: MakeSim, tmp_path: Path
+) -> None:
+    sim = make_simulator(scale=100)
+    env = {**os.environ, "OPERATE_BASE_URL": sim.base_url}
+    prom = tmp_path / "incidents.prom"
+    args = ("dump", "incidents", "--api", "v1", "-o", str(tmp_path / "out"))
+    done = cli(*args, "--metrics-file", str(prom), env=env)
+    assert done.returncode == 0, done.stderr
+    (manifest,) = manifests(tmp_path / "out", "incidents")
+    found = metrics(prom)
+    labels = {"spec": "dump", "export": "incidents"}
+    assert sample(found, "records", **labels) == manifest["records"]
+    assert manifest["records"] == len(sim.dataset.records("incidents")) > 0
+    assert sample(found, "bytes", **labels) == manifest["bytes"] > 0
+    assert sample(found, "requests", **labels) == manifest["extra"]["requests"] > 0
+    assert sample(found, "success", **labels) == 1
+    assert sample(found, "run_exit_code", spec="dump") == 0
+    last_success = sample(found, "last_success_timestamp_seconds", **labels)
+    assert abs(last_success - time.time()) < 600
+
+    # A failed dump: exit 1 in the file, the last success carried over.
+    sim.stop()
+    failed = cli(*args, "--metrics-file", str(prom), env=env)
+    assert failed.returncode == 1, failed.stderr
+    found = metrics(prom)
+    assert sample(found, "success", **labels) == 0
+    assert sample(found, "run_exit_code", spec="dump") == 1
+    assert sample(found, "last_success_timestamp_seconds", **labels) == last_success
+
+    # A dump to stdout has no snapshot to describe: refused before any request.
+    streamed = cli("dump", "incidents", "--metrics-file", str(tmp_path / "s.prom"), env=env)
+    assert streamed.returncode == 2
+    assert "--metrics-file" in streamed.stderr and "-o PATH" in streamed.stderr
+    assert not (tmp_path / "s.prom").exists()

@@ -13,6 +13,7 @@ import sys
 import click
 
 from exporter.api.validation import load_spec, load_spec_stream
+from exporter.cli.options import metrics_file_option
 from exporter.errors import EXIT_INVALID, ExporterError, SpecError
 from exporter.spec import schema_text, summary
 from exporter.version import __version__
@@ -199,12 +200,9 @@ class _RunCommand(click.Command):
     metavar="T",
     help="End of the --from range (default: the run's cutoff, the server's clock - lag).",
 )
-@click.option(
-    "--metrics-file",
-    metavar="PATH",
-    type=click.Path(dir_okay=False, path_type=str),
-    help="Write the run's metrics in the Prometheus text format to PATH (atomically; for "
-    "node_exporter's textfile collector name it *.prom).",
+@metrics_file_option(
+    "Write the run's metrics in the Prometheus text format to PATH (atomically; for "
+    "node_exporter's textfile collector name it *.prom)."
 )
 @click.option(
     "--allow-api-switch",

@@ -22,7 +22,7 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
@@ -31,6 +31,7 @@ import yaml
 from exporter.api import AUTO_ORDER, get_dialect
 from exporter.api.types import Kind
 from exporter.api.validation import parse_spec_text, validate_document
+from exporter.cli.options import metrics_file_option
 from exporter.errors import (
     EXIT_INVALID,
     EXIT_OK,
@@ -48,12 +49,17 @@ from exporter.pipeline.progress import (
 from exporter.spec import API_CHOICES, AUTH_MODES, JobSpec
 from exporter.spec.envsubst import substitute
 
+if TYPE_CHECKING:  # cli.run imports the pipeline: only a dump that runs pays for it
+    from exporter.cli.run import RunRecord
+
 STDOUT = "-"
 ORIGIN = "dump options"
 BASE_URL_VARIABLE = "OPERATE_BASE_URL"
 AUTH_MODE_VARIABLE = "OPERATE_AUTH_MODE"
 # Where the printed spec of a streamed dump writes: ``run`` makes snapshots, never a stream.
 PRINTED_STREAM_PATH = "./exports"
+# The ``spec`` label of a dump's metrics (run's is the spec file's name): a dump has no file.
+METRICS_LABEL = "dump"
 
 # Credential keys per auth mode and the variables they come from (the names configs/*.yaml use).
 AUTH_REQUIRED: dict[str, tuple[tuple[str, str], ...]] = {
@@ -281,16 +287,20 @@ class _StreamReporter:
         self.inner.run_finished(self.settled_run(result))
 
 
-def run_dump(request: DumpRequest, *, quiet: bool, log_format: str) -> int:
-    """Validate, run and report one dump; returns the exit code."""
-    from exporter.cli.run import _exit_code, _report_failures
+def run_dump(
+    request: DumpRequest, *, quiet: bool, log_format: str, record: RunRecord | None = None
+) -> int:
+    """Validate, run and report one dump; returns the exit code. ``record`` gets the spec and
+    the result as they become known (for ``--metrics-file``)."""
+    from exporter.cli.run import RunRecord, _exit_code, _report_failures
     from exporter.pipeline.interrupt import StopFlag, stop_on_signals
     from exporter.pipeline.results import new_run_id
     from exporter.pipeline.runner import RunOptions, run_job
     from exporter.sinks.stdout import ReaderClosed, open_stdout_sink
 
+    record = record if record is not None else RunRecord()
     try:
-        spec = load_dump_spec(request, os.environ)
+        spec = record.spec = load_dump_spec(request, os.environ)
     except SpecError as exc:
         return _invalid(exc)
     # As for run: the last line of defence, nothing reaches stderr with a registered secret.
@@ -307,7 +317,7 @@ def run_dump(request: DumpRequest, *, quiet: bool, log_format: str) -> int:
         shown = _StreamReporter(reporter) if request.streamed else reporter
         # SIGINT/SIGTERM stop the paging as for run (exit 130/143).
         with stop_on_signals(StopFlag()) as stop:
-            result = run_job(spec, options, shown, stop=stop)
+            result = record.result = run_job(spec, options, shown, stop=stop)
     finally:
         logging.getLogger("exporter").removeHandler(handler)
     closed = [r for r in result.exports if r.error_type == ReaderClosed.__name__]
@@ -506,6 +516,10 @@ def _parse_sort(
     show_default=True,
     help="Progress and log lines (stderr) as text or JSON lines.",
 )
+@metrics_file_option(
+    "With -o PATH: write the dump's metrics in the Prometheus text format to PATH, as run "
+    'does (atomically; label spec="dump", export=<endpoint>).'
+)
 def dump(
     endpoint: str,
     filters: tuple[tuple[str, str], ...],
@@ -523,6 +537,7 @@ def dump(
     print_spec: bool,
     quiet: bool,
     log_format: str,
+    metrics_file: str | None,
 ) -> None:
     """Export one endpoint without a spec file: JSON lines to stdout, or one snapshot to PATH.
 
@@ -549,6 +564,12 @@ def dump(
                 "parquet cannot stream to stdout; give a folder with -o PATH", param_hint="'-o'"
             )
         output = STDOUT
+    if output == STDOUT and metrics_file is not None:
+        raise click.BadParameter(
+            "--metrics-file describes a snapshot; a dump to stdout writes none: give a folder "
+            "with -o PATH",
+            param_hint="'--metrics-file'",
+        )
     if output == STDOUT and output_format == "parquet":
         raise click.BadParameter(
             "parquet cannot stream to stdout (it is written per file, footer last); give a folder "
@@ -570,10 +591,17 @@ def dump(
         server_version=server_version,
         schema=schema_mode,
     )
-    code = (
-        _print_spec(request)
-        if print_spec
-        else run_dump(request, quiet=quiet, log_format=log_format)
-    )
+    if print_spec:
+        code = _print_spec(request)
+    elif metrics_file is None:
+        code = run_dump(request, quiet=quiet, log_format=log_format)
+    else:
+        from exporter.cli.run import with_metrics
+
+        code = with_metrics(
+            metrics_file,
+            METRICS_LABEL,
+            lambda record: run_dump(request, quiet=quiet, log_format=log_format, record=record),
+        )
     if code:
         click.get_current_context().exit(code)

@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO
 
@@ -154,10 +155,20 @@ def run_or_exit(spec_path: str, metrics_file: str | None = None, **kwargs: objec
     """Like ``run_command`` but maps ExporterError to its message and exit code; with
     ``metrics_file``, writes the run's metrics (not when another run holds the lock: that run
     owns the file)."""
+    return with_metrics(
+        metrics_file,
+        spec_path,
+        lambda record: run_command(spec_path, record=record, **kwargs),  # type: ignore[arg-type]
+    )
+
+
+def with_metrics(metrics_file: str | None, spec_path: str, body: Callable[[RunRecord], int]) -> int:
+    """Run ``body`` (``run`` or ``dump``), ExporterError mapped to its message and exit code,
+    then write the metrics file when one is asked for (labelled after ``spec_path``)."""
     record = RunRecord()
     started = time.monotonic()
     try:
-        code = run_command(spec_path, record=record, **kwargs)  # type: ignore[arg-type]
+        code = body(record)
     except ExporterError as exc:
         click.echo(redact_secrets(f"error: {exc}"), err=True)
         code = exc.exit_code
