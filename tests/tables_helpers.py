@@ -8,6 +8,7 @@ import datetime as dt
 import glob
 import itertools
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +50,12 @@ def table_spec(base_url: str, out: str, api: str, mode: str = "merge") -> dict[s
 
 def covered(out: Path, export: str = "pi-finished") -> tuple[int, int]:
     """[from, to) in epoch ms that the incremental export's committed windows cover (tiled)."""
-    spans = []
-    for path in glob.glob(str(out / export / "snapshot=*" / "_manifest.json")):
-        window = json.loads(Path(path).read_text())["incremental"]
-        spans.append((window["from_ms"], window["to_ms"]))
-    spans.sort()
+    paths = glob.glob(str(out / export / "snapshot=*" / "_manifest.json"))
+    return covered_by([json.loads(Path(p).read_text()) for p in paths])
+
+
+def covered_by(manifests: list[dict[str, Any]]) -> tuple[int, int]:
+    spans = sorted((m["incremental"]["from_ms"], m["incremental"]["to_ms"]) for m in manifests)
     assert all(a[1] == b[0] for a, b in itertools.pairwise(spans)), spans
     return spans[0][0], spans[-1][1]
 
@@ -96,3 +98,20 @@ def table_comparable(record: dict[str, Any]) -> tuple[Any, ...]:
         ms(record["startDate"]),
         ms(record["endDate"]),
     )
+
+
+def check_table(sim: Any, clocks: list[int], table: Any, span: tuple[int, int]) -> int:
+    """One row per key, each equal to what runs at ``clocks`` must have left (``expected_rows``)
+    in the ``deltalake.DeltaTable``; returns how many rows."""
+    records = table.to_pyarrow_table().to_pylist()
+    keys = Counter(r["processInstanceKey"] for r in records)
+    assert keys and max(keys.values()) == 1, "a key twice in the table"
+    expected = expected_rows(sim, clocks, span)
+    assert set(keys) == set(expected)
+    wrong = [
+        (key, table_comparable(r), comparable(expected[key]))
+        for r in records
+        if table_comparable(r) != comparable(expected[key := r["processInstanceKey"]])
+    ]
+    assert not wrong, wrong[:5]
+    return len(records)

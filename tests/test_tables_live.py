@@ -4,43 +4,15 @@ row per key, equal to the simulator's state as the runs saw it; one Delta commit
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
-from tables_helpers import (
-    TABLE,
-    comparable,
-    covered,
-    expected_rows,
-    table_comparable,
-    table_spec,
-)
+from tables_helpers import TABLE, check_table, covered, table_spec
 
 from exporter import load_spec, run_job
-
-
-def check_table(sim: Any, out: Path, clocks: list[int], table: DeltaTable) -> int:
-    """One row per key, each equal to what the runs must have left; returns how many rows."""
-    records = table.to_pyarrow_table().to_pylist()
-    keys = Counter(r["processInstanceKey"] for r in records)
-    assert keys and max(keys.values()) == 1, "a key twice in the table"
-    expected = expected_rows(sim, clocks, covered(out))
-    assert set(keys) == set(expected)
-    wrong = [
-        (
-            r["processInstanceKey"],
-            table_comparable(r),
-            comparable(expected[r["processInstanceKey"]]),
-        )
-        for r in records
-        if table_comparable(r) != comparable(expected[r["processInstanceKey"]])
-    ]
-    assert not wrong, wrong[:5]
-    return len(records)
 
 
 @pytest.mark.parametrize("api", ["v1", "v2"])
@@ -65,7 +37,7 @@ def test_runs_merge_into_one_row_per_key_equal_to_the_simulator(
         assert result.ok, [e.error for e in result.exports]
         assert {r.table["table"] for r in result.exports if r.table} == {TABLE}
     table = DeltaTable(str(tmp_path / "_tables" / TABLE))
-    rows = check_table(sim, tmp_path, clocks, table)
+    rows = check_table(sim, clocks, table, covered(tmp_path))
     assert rows > 60
     # instances seen running by the first run have finished since, and their rows followed
     now = {r["processInstanceKey"]: r["state"] for r in table.to_pyarrow_table().to_pylist()}
