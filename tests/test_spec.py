@@ -459,6 +459,9 @@ def test_every_spec_dataclass_field_is_in_the_schema() -> None:
         spec_module.TlsSpec: source["tls"]["properties"],
         spec_module.SourceSpec: source,
         spec_module.ExportSpec: schema["properties"]["exports"]["items"]["properties"],
+        spec_module.ParentSpec: schema["properties"]["exports"]["items"]["properties"]["parent"][
+            "properties"
+        ],
         spec_module.OutputSpec: schema["properties"]["output"]["properties"],
         spec_module.JobSpec: schema["properties"],
     }

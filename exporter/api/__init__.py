@@ -94,6 +94,20 @@ class Dialect(Protocol):
         """``body`` asking for one record only (``run --dry-run``)."""
         ...
 
+    def parent_link_problems(
+        self, where: str, parent_endpoint: str, field: str, child_endpoint: str, filter_field: str
+    ) -> list[SpecProblem]:
+        """A dependent export's link (issue 16): the parent's field exists, the child's is
+        filterable, both of one linkable kind."""
+        ...
+
+    def parent_filters(
+        self, endpoint: Any, filter_field: str, values: list[Any], server_version: str
+    ) -> list[dict[str, Any]]:
+        """The filter entries of the child searches for one batch of parent values, one per
+        search (v2 ``$in`` where the field takes it; else one exact filter per value)."""
+        ...
+
     def reported_total(self, response: Any) -> Any:
         """The server's total in a search response (progress only; may be anything)."""
         ...

@@ -12,10 +12,13 @@ from types import ModuleType
 from typing import Any
 
 from exporter.api.registry_data import dialect_data
-from exporter.api.types import ConversionHints, Endpoint, Field
+from exporter.api.types import ConversionHints, Endpoint, Field, Kind
 from exporter.errors import SpecProblem
 from exporter.spec import ExportSpec
 from exporter.spec.timespec import parse_duration
+
+# The kinds a parent's field may link by (dates, booleans and documents select nothing exactly).
+LINKABLE_KINDS = (Kind.KEY, Kind.STRING, Kind.INT32)
 
 # Self-Managed Identity's Operate audience, the same for both APIs.
 DEFAULT_IDENTITY_AUDIENCE = "operate-api"
@@ -36,8 +39,8 @@ class DialectBase:
     """Implements ``exporter.api.Dialect`` for the API package of ``module`` (a dialect
     module's ``__name__``): its ``[dialect]`` data, its registry and paginator, and its
     modules ``hydration`` (needs_hydration, lookup), ``checks`` (export_problems,
-    auth_problems, typed_filter: spec checks) and ``windows`` (window_fields, window_problem,
-    plan_windows, window_filter)."""
+    auth_problems, typed_filter: spec checks; parent_filters: the searches of dependent
+    exports) and ``windows`` (window_fields, window_problem, plan_windows, window_filter)."""
 
     def __init__(
         self,
@@ -172,6 +175,57 @@ class DialectBase:
         """The field a filter key of that export tests, or None (unknown export or key)."""
         endpoint = self.registry.get(endpoint_name)
         return endpoint.filter_field(name) if endpoint is not None else None
+
+    def parent_link_problems(
+        self, where: str, parent_endpoint: str, field: str, child_endpoint: str, filter_field: str
+    ) -> list[SpecProblem]:
+        """``parent`` (at ``where``): ``field`` is a result field of the parent's endpoint,
+        ``filter_field`` a filter field of the child's, both of one linkable kind."""
+        parent, child = self.registry.get(parent_endpoint), self.registry.get(child_endpoint)
+        if parent is None or child is None:
+            return []  # the unknown endpoint is reported where it is named
+        problems = []
+        source = parent.field(field)
+        if source is None:
+            problems.append(
+                SpecProblem(
+                    f"{where}.field",
+                    f"{field!r} is not a field of {parent_endpoint} on {self.name}; fields are: "
+                    f"{', '.join(parent.field_names)}",
+                )
+            )
+        target = self.filter_field(child_endpoint, filter_field)
+        if target is None or not target.filterable or filter_field not in child.filter_fields:
+            problems.append(
+                SpecProblem(
+                    f"{where}.filter_field",
+                    f"{filter_field!r} is not a filter field of {child_endpoint} on {self.name}; "
+                    f"filter fields are: {', '.join(child.filter_fields)}",
+                )
+            )
+            target = None
+        if source is None or target is None:
+            return problems
+        if source.kind not in LINKABLE_KINDS or source.kind != target.kind:
+            problems.append(
+                SpecProblem(
+                    f"{where}.filter_field",
+                    f"{child_endpoint}.{filter_field} ({target.kind}) cannot take the values of "
+                    f"{parent_endpoint}.{field} ({source.kind}): the two fields must have the "
+                    "same kind, one of " + ", ".join(str(k) for k in LINKABLE_KINDS),
+                )
+            )
+        return problems
+
+    def parent_filters(
+        self, endpoint: Endpoint, filter_field: str, values: list[Any], server_version: str
+    ) -> list[dict[str, Any]]:
+        """The filter entries of the child searches that select the children of ``values``
+        (one batch of parent values), one entry per search (the API's ``checks`` module)."""
+        entries: list[dict[str, Any]] = self.checks.parent_filters(
+            self.own(endpoint), filter_field, values, server_version
+        )
+        return entries
 
     def one_record_request(self, body: dict[str, Any]) -> dict[str, Any]:
         """``body`` asking for one record only (``run --dry-run``)."""

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import IO, Any
 
 from exporter.api import APIS, AUTO_ORDER, LOAD_DEFAULT_API, REGISTRY, get_dialect
+from exporter.api.dependents import parent_problems
 from exporter.errors import SpecError, SpecProblem
 from exporter.spec import JobSpec, SpecRules
 from exporter.spec import load as spec_load
@@ -104,7 +105,7 @@ def api_problems(document: dict[str, Any], api: str) -> list[SpecProblem]:
         if endpoint is None:
             continue
         problems.extend(dialect.export_problems(where, export, endpoint, server_version))
-    return problems
+    return problems + parent_problems(exports, dialect)
 
 
 def _unknown_endpoint(name: str, api: str) -> str:
@@ -136,6 +137,7 @@ def _document_of(spec: JobSpec, api: str) -> dict[str, Any]:
                 "page_size": e.page_size,
                 "include_xml": e.include_xml,
                 "include_evaluation_details": e.include_evaluation_details,
+                **({} if e.parent is None else {"parent": asdict(e.parent)}),
             }
         )
     source = {

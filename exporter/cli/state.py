@@ -16,13 +16,13 @@ from exporter.spec.timespec import iso_ms
 def export_states(spec: JobSpec, now_ms: int) -> list[dict[str, Any]]:
     """One entry per incremental export: watermark, last window, records, age, later windows."""
     from exporter.pipeline.incremental import export_state
-    from exporter.sinks.manifests import complete_manifests
+    from exporter.sinks.families import family_manifests
 
     states = []
     for export in spec.exports:
         if export.incremental is None:
             continue
-        state = export_state(spec, export, now_ms, complete_manifests(spec.output, export.name))
+        state = export_state(spec, export, now_ms, family_manifests(spec, export))
         # Committed windows beyond the first gap: kept, the gap is retried by the next run.
         beyond = [w for w in state.committed if w[0] > state.watermark]
         states.append(

@@ -57,13 +57,40 @@ class RunContext:
     stop: StopFlag
 
 
+class PipelineHooks:
+    """What a family of dependent exports (``family.py``) adds to its parent's pipeline; these
+    defaults add nothing."""
+
+    # Pages reach ``page_written`` with their items parsed, and the snapshot starts fresh (the
+    # children need every record the parent writes in this run).
+    needs_items = False
+
+    def opened(self, writer: Any) -> None:
+        """The parent's snapshot is open (the children can name it)."""
+
+    def page_written(self, items: list[dict[str, Any]]) -> None:
+        """A page is in the parent's snapshot."""
+
+    def before_commit(self) -> list[dict[str, Any]] | None:
+        """Everything is written: commit the children; their snapshots, for the manifest."""
+        return None
+
+    def failed(self, reason: str, interrupted: bool) -> None:
+        """The parent failed: abort the children."""
+
+
 class ExportPipeline:
     """Runs one export of a job (``run()``, once) and returns its result."""
 
     def __init__(
-        self, run: RunContext, export: ExportSpec, window: dict[str, Any] | None = None
+        self,
+        run: RunContext,
+        export: ExportSpec,
+        window: dict[str, Any] | None = None,
+        hooks: PipelineHooks | None = None,
     ) -> None:
         self.run_context = run
+        self.hooks = hooks or PipelineHooks()
         self.window = window  # an incremental export's window, for its manifest
         self.spec, self.options, self.reporter = run.spec, run.options, run.reporter
         self.client, self.stop = run.client, run.stop
@@ -108,7 +135,9 @@ class ExportPipeline:
             run_id=self.options.run_id,
         )
         open_writer = self.options.open_writer or open_snapshot
-        self.writer = writer = open_writer(ctx, resume=self.options.resume)
+        resume = False if self.hooks.needs_items else self.options.resume
+        self.writer = writer = open_writer(ctx, resume=resume)
+        self.hooks.opened(writer)
         paginator = make_paginator(
             endpoint,
             export,
@@ -118,13 +147,20 @@ class ExportPipeline:
         pool = self.run_context.hydration_pool
         hydrator = Hydrator(self.client, endpoint, export, pool, stop=self.stop)
         unparsed = decodes_unparsed(writer, endpoint, export, hydrator)
+        unparsed = unparsed and not self.hooks.needs_items
         pages = iter_pages(self.client, endpoint, paginator, self.search_stats, unparsed=unparsed)
         self.fetcher = Fetcher(pages, export.name, self.stop)
         self.fetcher.start()
         self.decoder = Decoder(writer, export.name)
         stats = (self.search_stats, self.lookup_stats)
         page_writer = PageWriter(
-            writer, paginator, self.reporter, self.result, stats, unparsed=unparsed
+            writer,
+            paginator,
+            self.reporter,
+            self.result,
+            stats,
+            unparsed=unparsed,
+            on_written=self.hooks.page_written,
         )
         return hydrator, page_writer
 
@@ -158,6 +194,7 @@ class ExportPipeline:
 
     def _commit(self) -> None:
         result = self.result
+        children = self.hooks.before_commit()
         self._count_requests()
         manifest = self.writer.commit(
             {
@@ -165,7 +202,8 @@ class ExportPipeline:
                 "retries": result.retries,
                 "requests": result.requests,
                 "total_reported": result.total_reported,
-            }
+            },
+            children=children,
         )
         info = manifest.to_dict()
         result.records = int(info.get("records", self.writer.records_written))
@@ -182,6 +220,7 @@ class ExportPipeline:
         result = self.result
         result.error = describe(exc)
         result.error_type = type(exc).__name__
+        self.hooks.failed(result.error, isinstance(exc, Interrupted))
         self._count_requests()
         if self.writer is not None:
             result.records = self.writer.records_written

@@ -247,7 +247,7 @@ def plan_run(
         raise UsageError("--to needs --from")
     if not windowed:
         return list(exports)
-    from exporter.sinks.manifests import complete_manifests
+    from exporter.sinks.families import family_manifests
 
     clock = read_clock(client, spec, windowed[0])
     start = parse_range(range_from, clock.now_ms, "--from")
@@ -259,7 +259,7 @@ def plan_run(
         if export.incremental is None:
             work.append(export)
             continue
-        manifests = complete_manifests(spec.output, export.name)
+        manifests = family_manifests(spec, export)  # a parent's windows count with children
         tasks = plan_export(spec, export, clock, manifests, range_from=start, range_to=end)
         if not tasks:
             log.info("export %r: up to date (no whole window before the cutoff)", export.name)

@@ -28,8 +28,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.pipeline.incremental import export_state
 from exporter.pipeline.results import ExportResult, RunResult
 from exporter.sinks.catalog import list_export
+from exporter.sinks.families import family_manifests
 from exporter.sinks.fs import resolve_output
-from exporter.sinks.manifests import complete_manifests
 from exporter.spec import JobSpec
 
 PREFIX = "operate_export"
@@ -96,7 +96,7 @@ def _incremental_watermark(spec: JobSpec, name: str) -> float | None:
     export = next((e for e in spec.exports if e.name == name), None)
     if export is None or export.incremental is None:
         return None
-    manifests = complete_manifests(spec.output, name)
+    manifests = family_manifests(spec, export)
     state = export_state(spec, export, int(time.time() * 1000), manifests)
     return state.watermark / 1000
 

@@ -32,6 +32,13 @@ from exporter.api import dialect_of, get_endpoint, make_paginator
 from exporter.api.validation import resolve_api
 from exporter.errors import ExporterError, SpecError, UsageError
 from exporter.pipeline.export import ExportPipeline, RunContext, describe, new_stats
+from exporter.pipeline.family import (
+    FamilyTask,
+    attach_children,
+    check_selection,
+    run_family,
+    without_children,
+)
 from exporter.pipeline.incremental import WindowTask, plan_run
 from exporter.pipeline.interrupt import StopFlag
 from exporter.pipeline.lock import hold_locks
@@ -62,7 +69,9 @@ def select_exports(spec: JobSpec, only: tuple[str, ...]) -> tuple[ExportSpec, ..
     if unknown:
         valid = ", ".join(sorted(names))
         raise UsageError(f"--only: unknown export(s) {', '.join(unknown)}; the spec has: {valid}")
-    return tuple(e for e in spec.exports if e.name in set(only))
+    selected = tuple(e for e in spec.exports if e.name in set(only))
+    check_selection(spec, selected)
+    return selected
 
 
 def hydration_workers(spec: JobSpec, export_workers: int) -> int:
@@ -91,14 +100,22 @@ class _Run:
         self.hydration_pool = ThreadPoolExecutor(
             max_workers=hydration_workers(spec, export_workers), thread_name_prefix="hydrate"
         )
+        # The searches of dependent exports (one per parent value on v1): ``concurrency`` in
+        # flight at most, whatever the number of families running.
+        self.child_pool = ThreadPoolExecutor(
+            max_workers=max(1, spec.concurrency), thread_name_prefix="child-search"
+        )
         self.context = RunContext(spec, options, reporter, client, self.hydration_pool, self.stop)
 
     def close(self) -> None:
+        self.child_pool.shutdown(wait=True, cancel_futures=True)
         self.hydration_pool.shutdown(wait=True, cancel_futures=True)
 
-    def export(self, work: ExportSpec | WindowTask) -> ExportResult:
-        """Run one export (or one window of one) through its pipeline (fetch -> hydrate ->
-        decode -> write)."""
+    def export(self, work: ExportSpec | WindowTask | FamilyTask) -> ExportResult | list[Any]:
+        """Run one export (or one window of one, or a parent's task with its dependent
+        exports) through its pipeline (fetch -> hydrate -> decode -> write)."""
+        if isinstance(work, FamilyTask):
+            return run_family(self.context, work, self.child_pool)
         if isinstance(work, WindowTask):
             return ExportPipeline(self.context, work.export, work.info).run()
         return ExportPipeline(self.context, work).run()
@@ -206,17 +223,19 @@ def _plan(
     fails the incremental exports, not the run's usage."""
     if options.dry_run:
         return list(exports)
+    planned = without_children(exports)  # dependent exports run inside their parent's tasks
     try:
-        return list(
+        tasks: list[Any] = list(
             plan_run(
-                spec, exports, client, range_from=options.range_from, range_to=options.range_to
+                spec, planned, client, range_from=options.range_from, range_to=options.range_to
             )
         )
     except UsageError:
         raise
     except ExporterError as exc:
         failed = _PlanFailed(str(exc), type(exc).__name__)
-        return [failed.result(e) if e.incremental is not None else e for e in exports]
+        tasks = [failed.result(e) if e.incremental is not None else e for e in planned]
+    return attach_children(spec, tasks)
 
 
 class _PlanFailed:
@@ -229,11 +248,13 @@ class _PlanFailed:
         )
 
 
-def _guard(work: Callable[[Any], ExportResult]) -> Callable[[Any], ExportResult]:
-    """``work`` for the pool, passing results already decided (a failed plan) through."""
+def _guard(work: Callable[[Any], Any]) -> Callable[[Any], list[ExportResult]]:
+    """``work`` for the pool, passing results already decided (a failed plan) through; every
+    task gives a list of results (a family gives its parent's and its children's)."""
 
-    def run(task: Any) -> ExportResult:
-        return task if isinstance(task, ExportResult) else work(task)
+    def run(task: Any) -> list[ExportResult]:
+        done = task if isinstance(task, ExportResult | list) else work(task)
+        return done if isinstance(done, list) else [done]
 
     return run
 
@@ -288,7 +309,7 @@ def run_job(
             run = _Run(spec, options, reporter, client, export_workers=workers, stop=stop)
             work = run.probe if options.dry_run else run.export
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export") as pool:
-                results = list(pool.map(_guard(work), tasks))
+                results = [r for done in pool.map(_guard(work), tasks) for r in done]
             if not options.dry_run and options.open_writer is None and not stop.stopped:
                 # After every snapshot of the run committed: one commit per table (issue 20).
                 update_tables(spec, exports, results, options.run_id)

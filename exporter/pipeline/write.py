@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
@@ -28,8 +29,10 @@ class PageWriter:
         stats: tuple[Any, ...],
         *,
         unparsed: bool,
+        on_written: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> None:
         self._writer = writer
+        self._on_written = on_written  # a parent hands its written records to its children
         self._paginator = paginator
         self._reporter = reporter
         self._result = result
@@ -55,6 +58,8 @@ class PageWriter:
         if self._unparsed and not self._settle(page, converted):
             return  # the request that confirmed the end: not a page of the export
         self._writer.write_page(page.items, page.cursor, batch=converted)
+        if self._on_written is not None and page.items:
+            self._on_written(page.items)
         self._result.pages += 1
         self._report(page)
 

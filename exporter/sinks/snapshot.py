@@ -94,6 +94,8 @@ class SnapshotContext:
     # An incremental export's window (issue 15): recorded in the manifest, and a resume only
     # continues a snapshot of the same window.
     incremental: dict[str, Any] | None = None
+    # A dependent export's parent snapshot (issue 16): recorded in the manifest.
+    parent: dict[str, Any] | None = None
 
 
 def _plain(value: Any) -> Any:
@@ -179,6 +181,9 @@ class Manifest:
     schema_mode: str = canonical.DEFAULT_SCHEMA_MODE
     run_id: str = ""
     incremental: dict[str, Any] | None = None  # the window this snapshot holds (issue 15)
+    # Dependent exports (issue 16): the parent snapshot of a child, the children of a parent.
+    parent: dict[str, Any] | None = None
+    children: list[dict[str, Any]] | None = None
 
     @property
     def bytes(self) -> int:
@@ -217,6 +222,10 @@ class Manifest:
             data["schema"] = self.schema
         if self.incremental is not None:
             data["incremental"] = self.incremental
+        if self.parent is not None:
+            data["parent"] = self.parent
+        if self.children is not None:
+            data["children"] = self.children
         return data
 
     def __getitem__(self, key: str) -> Any:
@@ -443,7 +452,11 @@ class SnapshotWriter:
         if self._part is not None and self._part.rows >= limit:
             self._close_part()
 
-    def commit(self, extra: dict[str, Any]) -> Manifest:
+    def commit(
+        self, extra: dict[str, Any], *, children: list[dict[str, Any]] | None = None
+    ) -> Manifest:
+        """Publish the manifest; ``children``: the committed snapshots of a parent's
+        dependent exports, named in it."""
         self._require_open("commit")
         if self._part is None and not self._parts:
             self._open_part()  # an empty export still gets one (empty) part with the schema
@@ -483,6 +496,8 @@ class SnapshotWriter:
             schema_mode=self.ctx.output.schema,
             run_id=self.ctx.run_id,
             incremental=self.ctx.incremental,
+            parent=self.ctx.parent,
+            children=children,
         )
         with self._io("publish the manifest"):
             # The manifest is the last data file and its presence alone says "complete".

@@ -37,6 +37,7 @@ from exporter.spec.model import (
     JobSpec,
     LimitsSpec,
     OutputSpec,
+    ParentSpec,
     RetrySpec,
     SortSpec,
     SourceSpec,
@@ -328,14 +329,15 @@ def _build_incremental(incremental: dict[str, Any]) -> IncrementalSpec:
 
 
 def _build_export(export: dict[str, Any], api: str, rules: SpecRules) -> ExportSpec:
-    values = {
-        k: v for k, v in export.items() if k not in ("filter", "sort", "incremental", "table")
-    }
+    built = ("filter", "sort", "incremental", "table", "parent")
+    values = {k: v for k, v in export.items() if k not in built}
     if "table" in export:
         values["table"] = export["table"]["name"]
     values.setdefault("name", export["endpoint"])
     if "incremental" in export:
         values["incremental"] = _build_incremental(export["incremental"])
+    if "parent" in export:
+        values["parent"] = ParentSpec(**export["parent"])
     sort = tuple(SortSpec(s["field"], s.get("order", "ASC")) for s in export.get("sort", []))
     filters = rules.typed_filter(export["endpoint"], dict(export.get("filter", {})), api)
     return ExportSpec(filter=filters, sort=sort, **values)

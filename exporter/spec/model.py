@@ -87,6 +87,19 @@ class IncrementalSpec:
     window: int = 86400  # seconds: the size of one window (one snapshot each)
 
 
+DEFAULT_PARENT_BATCH = 100
+
+
+@dataclass(frozen=True)
+class ParentSpec:
+    """``exports[].parent``: run once per batch of another export's records (issue 16)."""
+
+    export: str  # the parent export's name
+    field: str  # the parent records' field whose values select the children
+    filter_field: str  # this export's filter field that takes those values
+    batch_size: int = DEFAULT_PARENT_BATCH  # parent values per hand-over (v2: per $in search)
+
+
 @dataclass(frozen=True)
 class ExportSpec:
     endpoint: str
@@ -103,6 +116,8 @@ class ExportSpec:
     include_evaluation_details: bool = False
     # Date windows instead of everything (None: a full export every run).
     incremental: IncrementalSpec | None = None
+    # A dependent export: its records are selected by the parent's records of the same run.
+    parent: ParentSpec | None = None
     # ``table: {name}``: the current-state table this export merges into (None: its own name).
     table: str | None = None
 

@@ -28,6 +28,14 @@ def auth_problems(mode: Any) -> list[SpecProblem]:
     return []
 
 
+def parent_filters(
+    endpoint: Endpoint, filter_field: str, values: list[Any], server_version: str
+) -> list[dict[str, Any]]:
+    """A dependent export's searches for a batch of parent values: v1 filters are exact, so
+    one search per value."""
+    return [{filter_field: value} for value in values]
+
+
 def export_problems(
     where: str, export: dict[str, Any], endpoint: Endpoint, server_version: str
 ) -> Iterator[SpecProblem]:

@@ -34,6 +34,19 @@ def typed_filter(endpoint_name: str, filters: dict[str, Any]) -> dict[str, Any]:
     return filters
 
 
+def parent_filters(
+    endpoint: Endpoint, filter_field: str, values: list[Any], server_version: str
+) -> list[dict[str, Any]]:
+    """A dependent export's searches for a batch of parent values: one ``$in`` search where
+    the filter property takes ``$in`` (variables' processInstanceKey; incidents' from 8.9),
+    else one exact search per value (element instances' processInstanceKey is exact-only on
+    8.8 and 8.9)."""
+    field = V2_ENDPOINTS[endpoint.name].filter_field(filter_field)
+    if field is not None and "$in" in field.operators_for(server_version):
+        return [{filter_field: {"$in": list(values)}}] if values else []
+    return [{filter_field: value} for value in values]
+
+
 def export_problems(
     where: str, export: dict[str, Any], endpoint: Endpoint, server_version: str
 ) -> Iterator[SpecProblem]:
