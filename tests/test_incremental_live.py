@@ -8,21 +8,16 @@ from __future__ import annotations
 import glob
 import itertools
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from exporter import load_spec, run_job
 from exporter.pipeline.results import RunOptions
 from exporter.simulator import FaultConfig
+from tests.cli_kill import run_cli_and_kill
 
 START = "2026-11-26T22:00:00Z"
 # The unique key of each endpoint: v1's name, then v2's (JSONL records are written in one of them).
@@ -184,18 +179,8 @@ def test_sigkill_inside_a_window_then_resume_gives_the_same_union(
     document = spec_document(sim.base_url, tmp_path / "out", "v1")
     document["exports"] = document["exports"][1:2]  # flownode-instances: many pages
     document["exports"][0]["page_size"] = 5
-    spec_path = tmp_path / "job.yaml"
-    spec_path.write_text(yaml.safe_dump(document))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "exporter", "run", str(spec_path), "--quiet"],
-        env={**os.environ, "PYTHONPATH": os.getcwd()},
-    )
-    deadline = time.monotonic() + 30
-    while not glob.glob(str(tmp_path / "out" / "*" / "snapshot=*" / "_checkpoint.json")):
-        assert process.poll() is None and time.monotonic() < deadline, "no checkpoint"
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    checkpoint = str(tmp_path / "out" / "*" / "snapshot=*" / "_checkpoint.json")
+    run_cli_and_kill(document, tmp_path / "job.yaml", checkpoint)
     sim.set_faults(FaultConfig())
     result = run_job(load_spec(document), RunOptions(resume=True))
     assert result.ok

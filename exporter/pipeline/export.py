@@ -196,6 +196,8 @@ class ExportPipeline:
         result = self.result
         children = self.hooks.before_commit()
         self._count_requests()
+        # Only a parent names children (other writers, the stdout sink, take no such key).
+        links = {} if children is None else {"children": children}
         manifest = self.writer.commit(
             {
                 "pages": result.pages,
@@ -203,7 +205,7 @@ class ExportPipeline:
                 "requests": result.requests,
                 "total_reported": result.total_reported,
             },
-            children=children,
+            **links,
         )
         info = manifest.to_dict()
         result.records = int(info.get("records", self.writer.records_written))
