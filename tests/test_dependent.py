@@ -180,8 +180,13 @@ def test_a_failing_child_commits_neither_and_a_rerun_gives_the_pair(
     assert not result.ok
     errors = {e.name: e.error for e in result.exports}
     assert all(errors.values()), errors
-    assert "dependent export" in str(errors["orders"])
-    assert any("its parent 'orders' failed" in str(e) for e in errors.values())
+    # a child's own failure fails the parent, which fails the other children; (seldom) a
+    # parent search fails first, which fails every child
+    children = [str(errors[name]) for name, *_ in CHILDREN]
+    if "dependent export" in str(errors["orders"]):
+        assert sum("its parent 'orders' failed" not in e for e in children) >= 1
+    else:
+        assert all("its parent 'orders' failed" in e for e in children)
     for name in ("orders", *(name for name, *_ in CHILDREN)):
         assert manifests(tmp_path, name) == [], name
     assert list(tmp_path.glob("orders/snapshot=*/_INCOMPLETE"))
