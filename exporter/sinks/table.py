@@ -151,18 +151,20 @@ class TableCommit:
 
 def latest_per_key(rows: pa.Table, key: str) -> pa.Table:
     """One row per ``key``: the one with the latest ``_exported_at``, then the larger
-    ``_snapshot`` (a deterministic winner when two snapshots finished in the same ms)."""
-    if rows.num_rows == 0:
-        return rows
-    ordered = rows.sort_by(
-        [(key, "ascending"), (EXPORTED_AT, "descending"), (SNAPSHOT, "descending")]
-    )
-    keys = ordered.column(key)
+    ``_snapshot`` (a deterministic winner when two snapshots finished in the same ms). Rows
+    whose keys are already unique (one snapshot, or disjoint windows) come back as they are,
+    without a copy; else only the kept rows are copied (sorted by key)."""
+    keys = rows.column(key)
     if keys.null_count:
         raise OutputError(f"{keys.null_count} record(s) without a {key}: a table needs the key")
-    first = pc.not_equal(keys.slice(1), keys.slice(0, len(keys) - 1))
+    if rows.num_rows == 0 or pc.count_distinct(keys).as_py() == rows.num_rows:
+        return rows
+    order = [(key, "ascending"), (EXPORTED_AT, "descending"), (SNAPSHOT, "descending")]
+    indices = pc.sort_indices(rows.select([key, EXPORTED_AT, SNAPSHOT]), sort_keys=order)
+    ordered = keys.take(indices)
+    first = pc.not_equal(ordered.slice(1), ordered.slice(0, len(ordered) - 1))
     keep = pa.concat_arrays([pa.array([True]), first.combine_chunks()])
-    return ordered.filter(keep)
+    return rows.take(indices.filter(keep))
 
 
 def _storage(output: OutputSpec, location: OutputLocation) -> tuple[str, dict[str, str]]:
@@ -276,6 +278,8 @@ class CurrentStateTable:
                 return result
             rows = self.read(todo)
             result.rows_in = rows.num_rows
+            if self.mode != "append":  # an append table is a change log: every row stays
+                rows = latest_per_key(rows, todo[0].key)
             result.snapshots = [r.label for r in todo]
             if rows.num_rows == 0 and table is not None and not rebuild:
                 return result  # nothing to change; the empty snapshots stay pending, harmlessly
@@ -325,8 +329,6 @@ class CurrentStateTable:
         )
         options = self.storage_options or None
         mode = "overwrite" if rebuild else self.mode
-        if self.mode != "append":  # an append table is a change log: every row stays
-            rows = latest_per_key(rows, key)
         if table is None or mode == "overwrite":
             try:
                 deltalake.write_deltalake(
