@@ -1,9 +1,11 @@
 """Decode stage: a page becomes an Arrow batch for sinks that convert (Parquet).
 
-The converting thread decodes page N+1 while page N is written (Arrow's JSON decoding releases
-the GIL): from the raw bytes when the page is still what the server sent, from the items
-otherwise. Whether a page may skip the Python parse altogether is the dialect's answer
-(``ConversionHints.arrow_decodes_pages``) and the sink's (``decodes_pages``).
+The converting threads decode pages N+1 and N+2 while page N is written (Arrow's JSON decoding
+releases the GIL, so two pages decode side by side on two cores): from the raw bytes when the
+page is still what the server sent, from the items otherwise. The batches are written in page
+order whatever order they finish in. Whether a page may skip the Python parse altogether is
+the dialect's answer (``ConversionHints.arrow_decodes_pages``) and the sink's
+(``decodes_pages``).
 """
 
 from __future__ import annotations
@@ -29,19 +31,24 @@ def decodes_unparsed(writer: Any, endpoint: Endpoint, export: ExportSpec, hydrat
     )
 
 
-class Decoder:
-    """Submits pages to the converting thread; nothing to do for sinks that convert nothing."""
+# Decoding a page is the longest stage of a Parquet export (~1.2 ms of Arrow's JSON reader per
+# 1,000 items, more than paging or writing it): two threads keep it off the critical path when
+# a second core is free (v2 fast scenario: see the commit that set it).
+DECODE_THREADS = 2
 
-    def __init__(self, writer: Any, name: str) -> None:
+
+class Decoder:
+    """Submits pages to the converting threads; nothing to do for sinks that convert nothing."""
+
+    def __init__(self, writer: Any, name: str, threads: int = DECODE_THREADS) -> None:
         self._writer = writer
         self._pool = (
-            ThreadPoolExecutor(1, thread_name_prefix=f"convert-{name}") if writer.converts else None
+            ThreadPoolExecutor(threads, thread_name_prefix=f"convert-{name}")
+            if writer.converts
+            else None
         )
-
-    @property
-    def threaded(self) -> bool:
-        """True when pages are decoded on the converting thread (one page ahead)."""
-        return self._pool is not None
+        # How many pages may be decoding while the oldest waits to be written.
+        self.ahead = threads if self._pool is not None else 0
 
     def submit(self, page: Page, raw: bytes | None) -> Future[Any] | None:
         """The page's batch to come, or None (no conversion, or no items). ``raw``: the page's

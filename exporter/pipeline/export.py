@@ -2,7 +2,7 @@
 
 * ``Fetcher`` (fetch.py): the paginator's requests on their own thread, a couple of pages ahead;
 * ``Hydrator`` (hydrate.py): the lookups that complete a page's items, on the run's shared pool;
-* ``Decoder`` (decode.py): Parquet's converting thread, one page ahead of the writer;
+* ``Decoder`` (decode.py): Parquet's converting threads, pages ahead of the writer;
 * ``PageWriter`` (write.py): pages into the sink in order, progress to the reporter.
 
 ``ExportPipeline`` only wires them and owns the export's outcome: a committed snapshot, or an
@@ -183,7 +183,7 @@ class ExportPipeline:
             if hydrating and hydrator.hydrate(page.items or [], self.lookup_stats):
                 raw = None  # raw bytes only while they are true
             page_writer.add(page, self.decoder.submit(page, raw))
-            if not self.decoder.threaded or page_writer.pending > 1:
+            if page_writer.pending > self.decoder.ahead:
                 page_writer.write_oldest()
         page_writer.drain()
         self.fetcher.join()
