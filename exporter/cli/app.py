@@ -14,6 +14,7 @@ import click
 
 from exporter.api.validation import load_spec, load_spec_stream
 from exporter.cli.options import metrics_file_option
+from exporter.cli.startup import pause_collector, resume_collector
 from exporter.errors import EXIT_INVALID, ExporterError, SpecError
 from exporter.spec import schema_text, summary
 from exporter.version import __version__
@@ -62,7 +63,8 @@ class _Commands(click.Group):
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.version_option(__version__, prog_name="operate-export")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Export Camunda 8 Operate data to Parquet or JSONL snapshots from a YAML job spec.
 
     \b
@@ -70,6 +72,12 @@ def cli() -> None:
       operate-export validate configs/demo.yaml
       operate-export run configs/demo.yaml
     """
+    # The command is known and imported (run's module: below): see cli/startup.py.
+    resume_collector(*_COMMAND_MODULES.get(ctx.invoked_subcommand or "", ()))
+
+
+# Modules a command imports when it starts (lazy commands are imported by _Commands already).
+_COMMAND_MODULES = {"run": ("exporter.cli.run",)}
 
 
 @cli.command()
@@ -264,6 +272,7 @@ def run(
 
 def main() -> None:
     """Console-script entry point: ExporterError -> its exit code, never a traceback."""
+    pause_collector()  # until the command's imports are in (cli/startup.py)
     try:
         # Without standalone mode click *returns* the code of ctx.exit(n) instead of exiting.
         result = cli.main(standalone_mode=False, prog_name="operate-export")
