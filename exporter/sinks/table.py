@@ -264,6 +264,16 @@ class CurrentStateTable:
         in one commit: the same table the runs would have built, from the source of truth."""
         return self._commit(refs, run_id, rebuild=True)
 
+    def _rebuilt_from(self, refs: Sequence[SnapshotRef]) -> list[SnapshotRef]:
+        """What a rebuild takes: every snapshot, but for ``overwrite`` (which holds what the
+        last run took) only those of the run that finished the newest snapshot."""
+        if self.mode != "overwrite" or not refs:
+            return list(refs)
+        newest = max(refs, key=lambda r: (_parse_ms(r.finished_at), r.label))
+        if not newest.run_id:
+            return [newest]
+        return [r for r in refs if r.run_id == newest.run_id]
+
     def _commit(self, refs: Sequence[SnapshotRef], run_id: str, rebuild: bool) -> TableCommit:
         deltalake = _deltalake()
         _check_keys(self.name, refs)
@@ -271,7 +281,7 @@ class CurrentStateTable:
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             result.attempts = attempt
             table = self.load()
-            todo = list(refs) if rebuild else self.pending(table, refs)
+            todo = self._rebuilt_from(refs) if rebuild else self.pending(table, refs)
             result.version = None if table is None else table.version()
             if not todo:
                 result.snapshots = []
