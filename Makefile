@@ -35,3 +35,4 @@ demo: $(STAMP) ## Start the bundled simulator, export configs/demo.yaml, print a
 bench: $(STAMP) ## Run the benchmarks (installs the bench extras)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/run.py
+	$(PY) bench/sharded.py

@@ -124,6 +124,24 @@ class Dialect(Protocol):
         """The filter entry selecting one planned window ``[start, end)``."""
         ...
 
+    def plan_shards(
+        self, client: Any, endpoint: Any, export: Any, count: int, server_version: str
+    ) -> Any:
+        """The ``api.shards.ShardPlan`` of ``count`` shards tiling the export."""
+        ...
+
+    def shard_paginator(
+        self,
+        endpoint: Any,
+        export: Any,
+        shard: Any,
+        *,
+        start_cursor: Any = None,
+        already_emitted: int = 0,
+    ) -> Paginator:
+        """The paginator reading exactly one shard of a plan."""
+        ...
+
 
 _DIALECT_MODULES = {"v1": "exporter.api.v1.dialect", "v2": "exporter.api.v2.dialect"}
 

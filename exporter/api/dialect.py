@@ -40,7 +40,8 @@ class DialectBase:
     module's ``__name__``): its ``[dialect]`` data, its registry and paginator, and its
     modules ``hydration`` (needs_hydration, lookup), ``checks`` (export_problems,
     auth_problems, typed_filter: spec checks; parent_filters: the searches of dependent
-    exports) and ``windows`` (window_fields, window_problem, plan_windows, window_filter)."""
+    exports), ``windows`` (window_fields, window_problem, plan_windows, window_filter) and
+    ``shards`` (shard_problem, plan, paginator: issue 17)."""
 
     def __init__(
         self,
@@ -51,6 +52,7 @@ class DialectBase:
         hydration: ModuleType,
         checks: ModuleType,
         windows: ModuleType,
+        shards: ModuleType,
     ) -> None:
         where, table = dialect_data(module)
         try:
@@ -67,6 +69,7 @@ class DialectBase:
         self.hydration = hydration
         self.checks = checks
         self.windows = windows
+        self.shards = shards  # shard_problem, plan, paginator (issue 17)
 
     def own(self, endpoint: Endpoint) -> Any:
         """``endpoint`` as this dialect's registry type (it must come from this registry)."""
@@ -106,7 +109,65 @@ class DialectBase:
             where, export, self.own(endpoint), server_version
         )
         return itertools.chain(
-            problems, self._incremental_problems(where, export, endpoint, server_version)
+            problems,
+            self._incremental_problems(where, export, endpoint, server_version),
+            self._shard_problems(where, export, endpoint, server_version),
+        )
+
+    def _shard_problems(
+        self, where: str, export: dict[str, Any], endpoint: Endpoint, server_version: str
+    ) -> Iterator[SpecProblem]:
+        """``shards``: an export this API can cut into ranges that tile it."""
+        if export.get("shards", 1) == 1:
+            return
+        at = f"{where}.shards"
+        if export.get("max_records") is not None:
+            yield SpecProblem(
+                at,
+                "an export with max_records cannot be sharded: the cap counts the records of "
+                "one cursor chain in order (remove max_records or the shards)",
+            )
+            return
+        if export.get("parent") is not None:
+            yield SpecProblem(
+                at,
+                "a dependent export cannot be sharded: its searches follow its parent's "
+                "batches (shard the parent's siblings, or remove the shards)",
+            )
+            return
+        reason = self.shard_problem(endpoint, export, server_version)
+        if reason is not None:
+            yield SpecProblem(at, f"cannot shard {endpoint.name} on {self.name}: {reason}")
+
+    def shard_problem(
+        self, endpoint: Endpoint, export: dict[str, Any], server_version: str
+    ) -> str | None:
+        """Why this API cannot shard an export (its spec document), or None."""
+        reason: str | None = self.shards.shard_problem(self.own(endpoint), export, server_version)
+        return reason
+
+    def plan_shards(
+        self, client: Any, endpoint: Endpoint, export: ExportSpec, count: int, server_version: str
+    ) -> Any:
+        """The ``ShardPlan`` of ``count`` shards tiling the export (probes the server)."""
+        return self.shards.plan(client, self.own(endpoint), export, count, server_version)
+
+    def shard_paginator(
+        self,
+        endpoint: Endpoint,
+        export: ExportSpec,
+        shard: Any,
+        *,
+        start_cursor: Any = None,
+        already_emitted: int = 0,
+    ) -> Any:
+        """The paginator reading exactly one shard of a plan (resumed after ``start_cursor``)."""
+        return self.shards.paginator(
+            self.own(endpoint),
+            export,
+            shard,
+            start_cursor=start_cursor,
+            already_emitted=already_emitted,
         )
 
     def _incremental_problems(

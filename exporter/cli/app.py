@@ -15,7 +15,7 @@ import click
 from exporter.api.validation import load_spec, load_spec_stream
 from exporter.cli.options import metrics_file_option
 from exporter.cli.startup import pause_collector, resume_collector
-from exporter.errors import EXIT_INVALID, ExporterError, SpecError
+from exporter.errors import EXIT_INVALID, ExporterError, SpecError, UsageError
 from exporter.spec import schema_text, summary
 from exporter.version import __version__
 
@@ -45,6 +45,8 @@ class _Commands(click.Group):
         "ls": "exporter.cli.ls",
         "state": "exporter.cli.state",
         "rebuild-table": "exporter.cli.tables",
+        "plan": "exporter.cli.shards",
+        "commit": "exporter.cli.shards",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -219,6 +221,21 @@ class _RunCommand(click.Command):
     "probe chose even into exports whose snapshots came from the other API (refused, exit 2, "
     "without it).",
 )
+@click.option(
+    "--shard",
+    metavar="I/N",
+    help="Run shard I (0..N-1) of the sharded exports' plan of N, into the snapshot of "
+    "--run-id (another process runs each other shard; commit --run-id publishes it).",
+)
+@click.option(
+    "--shard-from-env",
+    type=click.IntRange(1, 1024),
+    metavar="N",
+    help="--shard I/N with I from $JOB_COMPLETION_INDEX (a Kubernetes Indexed Job).",
+)
+@click.option(
+    "--run-id", metavar="ID", help="Name the run (required with --shard: its shards share it)."
+)
 def run(
     spec_path: str,
     dry_run: bool,
@@ -230,6 +247,9 @@ def run(
     allow_api_switch: bool,
     range_from: str | None = None,
     range_to: str | None = None,
+    shard: str | None = None,
+    shard_from_env: int | None = None,
+    run_id: str | None = None,
 ) -> None:
     """Run the exports of a job spec and print a summary per export.
 
@@ -250,8 +270,17 @@ def run(
       operate-export run configs/demo.yaml --resume=auto    # cron
       operate-export run job.yaml --only orders --from 2026-11-01T00:00:00Z --to -7d
       operate-export run job.yaml --resume=auto --metrics-file /var/lib/node_exporter/job.prom
+      operate-export run job.yaml --shard 3/8 --run-id nightly-2026-12-01
     """
     from exporter.cli.run import run_or_exit
+    from exporter.cli.shards import parse_shard
+    from exporter.sinks.shards import check_run_id
+
+    shards = parse_shard(shard, shard_from_env)
+    if shards is not None and not run_id:
+        raise UsageError("--shard needs --run-id: the shards of one run share its snapshot")
+    if run_id is not None:
+        check_run_id(run_id)
 
     resume_mode: bool | str = RESUME_AUTO if resume == RESUME_AUTO else resume is not None
     code = run_or_exit(
@@ -265,6 +294,8 @@ def run(
         allow_api_switch=allow_api_switch,
         range_from=range_from,
         range_to=range_to,
+        shard=shards,
+        run_id=run_id,
     )
     if code:
         click.get_current_context().exit(code)

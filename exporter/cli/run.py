@@ -110,6 +110,8 @@ def run_command(
     allow_api_switch: bool = False,
     range_from: str | None = None,
     range_to: str | None = None,
+    shard: tuple[int, int] | None = None,
+    run_id: str | None = None,
 ) -> int:
     """Run a spec file; returns the exit code. SpecError / UsageError propagate (exit 2).
 
@@ -118,7 +120,7 @@ def run_command(
     record = record if record is not None else RunRecord()
     # Validation comes first: an invalid spec never causes a network request.
     spec = record.spec = load_spec(spec_path)
-    run_id = new_run_id()
+    run_id = run_id or new_run_id()
     # Last line of defence: nothing reaches stderr with a registered secret in it.
     err = RedactingStream(stderr if stderr is not None else sys.stderr)
     handler = configure_logging(log_format=log_format, quiet=quiet, stream=err, run_id=run_id)
@@ -135,6 +137,7 @@ def run_command(
             allow_api_switch=allow_api_switch,
             range_from=range_from,
             range_to=range_to,
+            shard=shard,
         )
         with stop_on_signals(StopFlag()) as stop:
             result = record.result = run_job(spec, options, reporter, stop=stop)

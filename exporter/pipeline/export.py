@@ -17,7 +17,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.api import get_endpoint, make_paginator
+from exporter.api import dialect_of, get_endpoint, make_paginator
 from exporter.errors import ExporterError
 from exporter.pipeline.decode import Decoder, decodes_unparsed
 from exporter.pipeline.fetch import DONE, Fetcher, iter_pages
@@ -88,16 +88,22 @@ class ExportPipeline:
         export: ExportSpec,
         window: dict[str, Any] | None = None,
         hooks: PipelineHooks | None = None,
+        *,
+        shard: tuple[Any, int] | None = None,
     ) -> None:
         self.run_context = run
         self.hooks = hooks or PipelineHooks()
         self.window = window  # an incremental export's window, for its manifest
+        # (sinks.shards.ShardedSnapshot, index): write one shard of a plan into it.
+        self.shard = shard
         self.spec, self.options, self.reporter = run.spec, run.options, run.reporter
         self.client, self.stop = run.client, run.stop
         self.export = export
         self.result = ExportResult(name=export.name, endpoint=export.endpoint)
         if window is not None:
             self.result.window = f"[{window['from']}, {window['to']})"
+        if shard is not None:
+            self.result.name = f"{export.name}[shard {shard[1]}/{shard[0].plan.count}]"
         self.search_stats, self.lookup_stats = new_stats(), new_stats()
         self.writer: Any = None
         self.fetcher: Fetcher | None = None
@@ -105,7 +111,7 @@ class ExportPipeline:
 
     def run(self) -> ExportResult:
         started = time.monotonic()
-        self.reporter.export_started(self.export.name, self.export.endpoint)
+        self.reporter.export_started(self.result.name, self.export.endpoint)
         try:
             self.stop.check()  # queued behind other exports when the stop came: no snapshot
             self._pump(*self._open())
@@ -134,16 +140,28 @@ class ExportPipeline:
             incremental=self.window,
             run_id=self.options.run_id,
         )
-        open_writer = self.options.open_writer or open_snapshot
-        resume = False if self.hooks.needs_items else self.options.resume
-        self.writer = writer = open_writer(ctx, resume=resume)
-        self.hooks.opened(writer)
-        paginator = make_paginator(
-            endpoint,
-            export,
-            start_cursor=writer.resume_cursor,
-            already_emitted=writer.records_written,
-        )
+        if self.shard is not None:
+            snapshot, index = self.shard
+            self.writer = writer = snapshot.writer(index)
+            self.hooks.opened(writer)
+            paginator = dialect_of(endpoint).shard_paginator(
+                endpoint,
+                export,
+                snapshot.plan.shards[index],
+                start_cursor=writer.resume_cursor,
+                already_emitted=writer.records_written,
+            )
+        else:
+            open_writer = self.options.open_writer or open_snapshot
+            resume = False if self.hooks.needs_items else self.options.resume
+            self.writer = writer = open_writer(ctx, resume=resume)
+            self.hooks.opened(writer)
+            paginator = make_paginator(
+                endpoint,
+                export,
+                start_cursor=writer.resume_cursor,
+                already_emitted=writer.records_written,
+            )
         pool = self.run_context.hydration_pool
         hydrator = Hydrator(self.client, endpoint, export, pool, stop=self.stop)
         unparsed = decodes_unparsed(writer, endpoint, export, hydrator)

@@ -166,13 +166,14 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def lock_path(location: OutputLocation, export: str) -> str:
-    return location.join(export, LOCK_NAME)
+def lock_path(location: OutputLocation, export: str, suffix: str = "") -> str:
+    return location.join(export, LOCK_NAME + suffix)
 
 
-def lock_for(location: OutputLocation, export: str) -> ExportLock:
-    """The lock of ``export`` in ``location`` (the implementation the location supports)."""
-    path = lock_path(location, export)
+def lock_for(location: OutputLocation, export: str, suffix: str = "") -> ExportLock:
+    """The lock of ``export`` in ``location`` (the implementation the location supports);
+    ``suffix``: one shard's lock (``run --shard``)."""
+    path = lock_path(location, export, suffix)
     shown = location.display(path)
     if location.local:
         return FileLock(path, export, shown)
@@ -209,7 +210,9 @@ def is_held(location: OutputLocation, export: str) -> bool:
 
 
 @contextlib.contextmanager
-def hold_locks(output_path: str, exports: Iterable[str], run_id: str) -> Iterator[Any]:
+def hold_locks(
+    output_path: str, exports: Iterable[str], run_id: str, suffix: str = ""
+) -> Iterator[Any]:
     """Take the locks of ``exports`` (sorted: two runs never wait on each other in a cycle, and
     none waits anyway), yield, release them all; the first held one raises ``RunLocked`` after
     releasing those already taken."""
@@ -218,7 +221,7 @@ def hold_locks(output_path: str, exports: Iterable[str], run_id: str) -> Iterato
     taken: list[ExportLock] = []
     try:
         for export in sorted(set(exports)):
-            lock = lock_for(location, export)
+            lock = lock_for(location, export, suffix)
             lock.acquire(holder)
             taken.append(lock)
         yield holder

@@ -37,6 +37,8 @@ class RunOptions:
     # run --from/--to: re-export this range of the incremental exports (RFC 3339 or -30d).
     range_from: str | None = None
     range_to: str | None = None
+    # run --shard I/N: run shard I of each (sharded) export's N, into run_id's snapshot.
+    shard: tuple[int, int] | None = None
 
 
 @dataclass

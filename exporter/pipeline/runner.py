@@ -44,6 +44,7 @@ from exporter.pipeline.interrupt import StopFlag
 from exporter.pipeline.lock import hold_locks
 from exporter.pipeline.progress import QuietReporter, Reporter
 from exporter.pipeline.results import ExportResult, RunOptions, RunResult, new_run_id
+from exporter.pipeline.sharded import ShardedExport, check_shard_run
 from exporter.pipeline.tables import lock_names, update_tables
 from exporter.spec import ExportSpec, JobSpec
 
@@ -116,9 +117,10 @@ class _Run:
         exports) through its pipeline (fetch -> hydrate -> decode -> write)."""
         if isinstance(work, FamilyTask):
             return run_family(self.context, work, self.child_pool)
-        if isinstance(work, WindowTask):
-            return ExportPipeline(self.context, work.export, work.info).run()
-        return ExportPipeline(self.context, work).run()
+        export, window = (work.export, work.info) if isinstance(work, WindowTask) else (work, None)
+        if export.sharded:
+            return ShardedExport(self.context, export, window).run()
+        return ExportPipeline(self.context, export, window).run()
 
     # -- dry run ------------------------------------------------------------------------
 
@@ -212,7 +214,9 @@ def _take_locks(
     none). Taken once the API is bound: a spec the probed API refuses leaves no trace."""
     if not options.dry_run and options.open_writer is None:
         names = [e.name for e in exports] + lock_names(spec, exports)
-        locks.enter_context(hold_locks(spec.output.path, names, options.run_id))
+        # run --shard: one lock per shard, so the N processes of a run do not stop each other.
+        suffix = "" if options.shard is None else f"-shard-{options.shard[0]:04d}"
+        locks.enter_context(hold_locks(spec.output.path, names, options.run_id, suffix))
 
 
 def _plan(
@@ -277,6 +281,7 @@ def run_job(
         options = replace(options, run_id=new_run_id())
     reporter = reporter or QuietReporter()
     exports = select_exports(spec, options.only)
+    check_shard_run(exports, options.shard)
     started = time.monotonic()
     stop = stop or StopFlag()
     # Released at the end; a second run of the same exports stops at them (RunLocked, exit 75).

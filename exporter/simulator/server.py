@@ -93,6 +93,7 @@ class _Handler(BaseHTTPRequestHandler):
     # BaseHTTPRequestHandler's header lines (created by send_header, undeclared in its stubs):
     # _send appends the body to them so headers and body leave in one write.
     _headers_buffer: list[bytes]
+    _counted = False  # an API request counted in flight and not answered yet
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: the command reports its own summary
@@ -110,16 +111,21 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("PUT")
 
     def _handle(self, method: str) -> None:
-        # In-flight accounting lets tests assert how many requests a client really overlaps.
-        api = self.path.startswith(("/v1/", "/v2/"))
-        stats = self.server.sim.stats_
-        if api:
-            stats.enter()
+        # In-flight accounting lets tests assert how many requests a client really overlaps:
+        # from the request's arrival until its answer starts to leave (``_send``), so a client
+        # that reads an answer and sends its next request at once is never counted twice.
+        self._counted = self.path.startswith(("/v1/", "/v2/"))
+        if self._counted:
+            self.server.sim.stats_.enter()
         try:
             self._dispatch(method)
         finally:
-            if api:
-                stats.leave()
+            self._answered()
+
+    def _answered(self) -> None:
+        if self._counted:
+            self._counted = False
+            self.server.sim.stats_.leave()
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
@@ -233,6 +239,7 @@ class _Handler(BaseHTTPRequestHandler):
         # Headers and body leave in one write: one syscall, one TCP segment train, no stall.
         self._headers_buffer.append(b"\r\n")
         self._headers_buffer.append(body)
+        self._answered()
         self.flush_headers()
 
     def send_response(self, code: int, message: str | None = None) -> None:

@@ -235,6 +235,60 @@ class Manifest:
         return orjson.dumps(self.to_dict(), option=_JSON_OPTIONS) + b"\n"
 
 
+def make_manifest(
+    ctx: SnapshotContext,
+    *,
+    started_at: datetime,
+    finished_at: datetime,
+    resumed_at: list[str],
+    seconds: float,
+    records: int,
+    files: list[PartInfo],
+    extra: dict[str, Any],
+    directory: str,
+    location: str,
+    schema: pa.Schema | None,
+    children: list[dict[str, Any]] | None = None,
+) -> Manifest:
+    """The manifest of a snapshot of ``ctx``'s export (one writer's, or every shard's)."""
+    return Manifest(
+        tool_version=ctx.tool_version,
+        export=ctx.export.name,
+        endpoint=ctx.endpoint.name,
+        api_version=ctx.api_version,
+        spec_digest=ctx.job_digest,
+        export_digest=export_digest(ctx),
+        filter=_plain(ctx.export.filter),
+        sort=[s.to_api() for s in ctx.export.sort],
+        options={
+            "hydrate": ctx.export.hydrate,
+            "include_xml": ctx.export.include_xml,
+            "include_evaluation_details": ctx.export.include_evaluation_details,
+            "max_records": ctx.export.max_records,
+            "page_size": ctx.export.page_size,
+            "rows_per_file": ctx.output.rows_per_file,
+            "row_group_size": ctx.output.row_group_size,
+        },
+        format=ctx.output.format,
+        compression=ctx.output.effective_compression,
+        started_at=_iso(started_at),
+        finished_at=_iso(finished_at),
+        resumed_at=list(resumed_at),
+        seconds=round(seconds, 3),
+        records=records,
+        files=list(files),
+        extra=_plain(dict(extra)),
+        snapshot=directory.rsplit("/", 1)[-1],
+        location=location,
+        schema=schema_to_json(schema) if schema is not None else None,
+        schema_mode=ctx.output.schema,
+        run_id=ctx.run_id,
+        incremental=ctx.incremental,
+        parent=ctx.parent,
+        children=children,
+    )
+
+
 class _Storage:
     """Small filesystem operations with local durability where the filesystem allows it."""
 
@@ -314,6 +368,12 @@ def _utcnow() -> datetime:
 
 class SnapshotWriter:
     """Writes one snapshot: pages in, durable parts + checkpoints, then commit or abort."""
+
+    # A shard's writer (sinks/shards.py) names its parts and checkpoint after its shard.
+    checkpoint_name = CHECKPOINT_NAME
+
+    def _part_name(self, index: int) -> str:
+        return part_name(index, self.ctx.output)
 
     def __init__(
         self,
@@ -462,41 +522,18 @@ class SnapshotWriter:
             self._open_part()  # an empty export still gets one (empty) part with the schema
         if self._part is not None:
             self._close_part()
-        finished = self._clock()
-        manifest = Manifest(
-            tool_version=self.ctx.tool_version,
-            export=self.ctx.export.name,
-            endpoint=self.ctx.endpoint.name,
-            api_version=self.ctx.api_version,
-            spec_digest=self.ctx.job_digest,
-            export_digest=self._digest,
-            filter=_plain(self.ctx.export.filter),
-            sort=[s.to_api() for s in self.ctx.export.sort],
-            options={
-                "hydrate": self.ctx.export.hydrate,
-                "include_xml": self.ctx.export.include_xml,
-                "include_evaluation_details": self.ctx.export.include_evaluation_details,
-                "max_records": self.ctx.export.max_records,
-                "page_size": self.ctx.export.page_size,
-                "rows_per_file": self.ctx.output.rows_per_file,
-                "row_group_size": self.ctx.output.row_group_size,
-            },
-            format=self.ctx.output.format,
-            compression=self.ctx.output.effective_compression,
-            started_at=_iso(self.started_at),
-            finished_at=_iso(finished),
-            resumed_at=list(self._resumed_at),
-            seconds=round(time.monotonic() - self._t0, 3),
+        manifest = make_manifest(
+            self.ctx,
+            started_at=self.started_at,
+            finished_at=self._clock(),
+            resumed_at=self._resumed_at,
+            seconds=time.monotonic() - self._t0,
             records=self._records,
-            files=list(self._parts),
-            extra=_plain(dict(extra)),
-            snapshot=self.directory.rsplit("/", 1)[-1],
+            files=self._parts,
+            extra=extra,
+            directory=self.directory,
             location=self.location,
-            schema=schema_to_json(self._schema) if self._schema is not None else None,
-            schema_mode=self.ctx.output.schema,
-            run_id=self.ctx.run_id,
-            incremental=self.ctx.incremental,
-            parent=self.ctx.parent,
+            schema=self._schema,
             children=children,
         )
         with self._io("publish the manifest"):
@@ -542,7 +579,7 @@ class SnapshotWriter:
         return _IoGuard(self, action)
 
     def _open_part(self) -> None:
-        name = part_name(len(self._parts), self.ctx.output)
+        name = self._part_name(len(self._parts))
         temp = self._path(f".{name}.tmp")
         with self._io("open a part"):
             stream = HashingStream(self._storage.fs.open_output_stream(temp))
@@ -561,7 +598,7 @@ class SnapshotWriter:
     def _close_part(self) -> None:
         part, temp = self._part, self._part_temp
         assert part is not None and temp is not None
-        name = part_name(len(self._parts), self.ctx.output)
+        name = self._part_name(len(self._parts))
         with self._io("finish a part"):
             size, sha = part.close()
             self._storage.publish(temp, self._path(name), self.directory)
@@ -592,7 +629,7 @@ class SnapshotWriter:
         }
         with self._io("write the checkpoint"):
             self._storage.write_atomic(
-                self.directory, CHECKPOINT_NAME, orjson.dumps(data, option=_JSON_OPTIONS)
+                self.directory, self.checkpoint_name, orjson.dumps(data, option=_JSON_OPTIONS)
             )
 
     def _write_marker(self, status: str, reason: str) -> None:
@@ -678,6 +715,18 @@ def open_snapshot(
         ) from exc
 
 
+def claim_snapshot_dir(storage: _Storage, export_dir: str, moment: datetime) -> str:
+    """A new snapshot directory named after ``moment`` (``-001``... within one second)."""
+    stamp = moment.strftime("%Y%m%dT%H%M%SZ")
+    sequence = 0
+    while True:
+        suffix = f"-{sequence:03d}" if sequence else ""
+        directory = f"{export_dir}/{SNAPSHOT_PREFIX}{stamp}{suffix}"
+        if storage.claim_dir(directory):
+            return directory
+        sequence += 1
+
+
 def _fresh(
     ctx: SnapshotContext,
     storage: _Storage,
@@ -685,14 +734,7 @@ def _fresh(
     moment: datetime,
     clock: Callable[[], datetime],
 ) -> SnapshotWriter:
-    stamp = moment.strftime("%Y%m%dT%H%M%SZ")
-    sequence = 0
-    while True:
-        suffix = f"-{sequence:03d}" if sequence else ""
-        directory = f"{export_dir}/{SNAPSHOT_PREFIX}{stamp}{suffix}"
-        if storage.claim_dir(directory):
-            break
-        sequence += 1
+    directory = claim_snapshot_dir(storage, export_dir, moment)
     writer = SnapshotWriter(ctx, storage, directory, moment, clock=clock)
     writer.mark_in_progress()
     return writer
@@ -703,14 +745,19 @@ class ApiSwitchRefused(UsageError):
     shape into an export whose snapshots hold the other's (issue 14); exit 2."""
 
 
-def _newest_manifest(storage: _Storage, export_dir: str) -> dict[str, Any] | None:
-    """The manifest of the newest complete snapshot of an export folder, or None."""
+def snapshot_dirs(storage: _Storage, export_dir: str) -> list[str]:
+    """The snapshot directories of an export folder, newest first."""
     named = []
     for info in storage.listdir(export_dir):
         key = snapshot_sort_key(info.base_name)
         if key is not None and info.type == pafs.FileType.Directory:
             named.append((key, info.path))
-    for _, path in sorted(named, reverse=True):
+    return [path for _, path in sorted(named, reverse=True)]
+
+
+def _newest_manifest(storage: _Storage, export_dir: str) -> dict[str, Any] | None:
+    """The manifest of the newest complete snapshot of an export folder, or None."""
+    for path in snapshot_dirs(storage, export_dir):
         raw = storage.read(f"{path}/{MANIFEST_NAME}")
         if raw is not None:
             try:
@@ -747,12 +794,7 @@ def refuse_api_switch(output: OutputSpec, export_names: list[str], api: str) -> 
 
 def _find_resumable(storage: _Storage, export_dir: str) -> str | None:
     """The newest snapshot with a checkpoint and no manifest, newer than any complete one."""
-    named = []
-    for info in storage.listdir(export_dir):
-        key = snapshot_sort_key(info.base_name)
-        if key is not None and info.type == pafs.FileType.Directory:
-            named.append((key, info.path))
-    for _, path in sorted(named, reverse=True):
+    for path in snapshot_dirs(storage, export_dir):
         if storage.info(f"{path}/{MANIFEST_NAME}").type != pafs.FileType.NotFound:
             return None  # a complete snapshot is newer than any incomplete one left below it
         if storage.info(f"{path}/{CHECKPOINT_NAME}").type != pafs.FileType.NotFound:
@@ -764,12 +806,7 @@ def _find_window_resumable(storage: _Storage, export_dir: str, digest: str) -> s
     """The newest checkpointed snapshot without a manifest of the same window (its filter holds
     the window, so the digest names it): an incremental export's windows are snapshots of one
     folder, committed in any order, so a newer complete one does not hide it."""
-    named = []
-    for info in storage.listdir(export_dir):
-        key = snapshot_sort_key(info.base_name)
-        if key is not None and info.type == pafs.FileType.Directory:
-            named.append((key, info.path))
-    for _, path in sorted(named, reverse=True):
+    for path in snapshot_dirs(storage, export_dir):
         if storage.info(f"{path}/{MANIFEST_NAME}").type != pafs.FileType.NotFound:
             continue
         raw = storage.read(f"{path}/{CHECKPOINT_NAME}")

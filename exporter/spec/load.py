@@ -279,6 +279,7 @@ def _build(doc: dict[str, Any], origin: str | None, rules: SpecRules) -> JobSpec
             api=src.get("api", "auto"),
             server_version=src.get("server_version", "8.8"),
             timeout_seconds=float(src.get("timeout_seconds", 30.0)),
+            max_in_flight=src.get("max_in_flight", 8),
             retry=RetrySpec(
                 max_attempts=retry.get("max_attempts", 6),
                 max_backoff_seconds=float(retry.get("max_backoff_seconds", 30.0)),

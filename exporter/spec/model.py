@@ -63,6 +63,8 @@ class SourceSpec:
     # v2: the oldest Camunda minor the spec must work with ("8.8" or "8.9").
     server_version: str = "8.8"
     timeout_seconds: float = 30.0
+    # The run's cap on requests in flight at once (all exports, shards and lookups).
+    max_in_flight: int = 8
     retry: RetrySpec = field(default_factory=RetrySpec)
     tls: TlsSpec = field(default_factory=TlsSpec)
     limits: LimitsSpec = field(default_factory=LimitsSpec)
@@ -120,11 +122,17 @@ class ExportSpec:
     parent: ParentSpec | None = None
     # ``table: {name}``: the current-state table this export merges into (None: its own name).
     table: str | None = None
+    # Parallel shards of this export, one snapshot (issue 17): a count or "auto".
+    shards: int | str = 1
 
     @property
     def table_name(self) -> str:
         """The ``output.table`` this export feeds (issue 20)."""
         return self.table or self.name
+
+    @property
+    def sharded(self) -> bool:
+        return self.shards != 1
 
 
 TABLE_MODES = ("merge", "append", "overwrite")

@@ -207,6 +207,10 @@ class Transport:
         self._sessions_lock = threading.Lock()
         self._closed = False
         self._environments: dict[tuple[str, str], _Environment] = {}
+        # source.max_in_flight: every attempt of every thread (searches, lookups, tokens) holds
+        # a slot while its request is on the wire, so the run never has more at once. Not held
+        # across retry backoffs, which would idle the other threads' slots.
+        self._in_flight = threading.BoundedSemaphore(max(1, source.max_in_flight))
 
     def __repr__(self) -> str:
         return f"Transport(base_url={redact_url(self.source.base_url)!r})"
@@ -364,7 +368,8 @@ class Transport:
         stats: RequestStats,
     ) -> tuple[Verdict, HttpResponse | None]:
         try:
-            response = self._send(method, url, headers, data)
+            with self._in_flight:
+                response = self._send(method, url, headers, data)
         except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as exc:
             stats.add(requests=1)
             return classify_exception(exc, self.timeout), None

@@ -5,7 +5,7 @@ conversion hints, ...) is the ``[dialect]`` table of ``endpoints.toml`` beside t
 from __future__ import annotations
 
 from exporter.api.dialect import DialectBase
-from exporter.api.v1 import checks, hydration, windows
+from exporter.api.v1 import checks, hydration, shards, windows
 from exporter.api.v1.paging import SearchAfterPaginator
 from exporter.api.v1.registry import V1_ENDPOINTS
 
@@ -16,4 +16,5 @@ DIALECT = DialectBase(
     hydration=hydration,
     checks=checks,
     windows=windows,
+    shards=shards,
 )

@@ -5,10 +5,16 @@ conversion hints, ...) is the ``[dialect]`` table of ``endpoints.toml`` beside t
 from __future__ import annotations
 
 from exporter.api.dialect import DialectBase
-from exporter.api.v2 import checks, hydration, windows
+from exporter.api.v2 import checks, hydration, shards, windows
 from exporter.api.v2.paging import CursorPaginator
 from exporter.api.v2.registry import V2_ENDPOINTS
 
 DIALECT = DialectBase(
-    __name__, V2_ENDPOINTS, CursorPaginator, hydration=hydration, checks=checks, windows=windows
+    __name__,
+    V2_ENDPOINTS,
+    CursorPaginator,
+    hydration=hydration,
+    checks=checks,
+    windows=windows,
+    shards=shards,
 )
