@@ -119,6 +119,14 @@ def test_a_bad_dialect_table_names_the_table_and_the_key(
     (package / "endpoints.toml").write_text(DIALECT_TABLE + extra)
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(ValueError) as caught:
-        DialectBase(f"{name}.dialect", {}, object, hydration=types, checks=types, windows=types)
+        DialectBase(
+            f"{name}.dialect",
+            {},
+            object,
+            hydration=types,
+            checks=types,
+            windows=types,
+            shards=types,
+        )
     assert str(caught.value).startswith(f"{name}/endpoints.toml [dialect]: ")
     assert message in str(caught.value)

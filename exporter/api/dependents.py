@@ -83,6 +83,14 @@ def _link_problems(
             )
         ]
     problems = []
+    if named[parent_name][1].get("shards", 1) != 1:
+        problems.append(
+            SpecProblem(
+                at,
+                f"export {name!r} depends on {parent_name!r}, which has shards: a parent's "
+                "records are read in one cursor chain with its children (remove its shards)",
+            )
+        )
     for key, why in (
         ("incremental", "the parent's records of the run select its records (its windows too)"),
         ("max_records", "it would cut the children of some parents and not others"),
