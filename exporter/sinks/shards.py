@@ -20,6 +20,7 @@ its plan); ``commit --run-id ID`` writes the manifest when every shard has its m
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import time
@@ -52,6 +53,8 @@ from exporter.sinks.snapshot import (
 PLAN_NAME = "_plan.json"
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$")
 _JSON = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+
+log = logging.getLogger(__name__)
 
 
 def marker_name(index: int) -> str:
@@ -177,15 +180,26 @@ class ShardedSnapshot:
         return [s.index for s in self.plan.shards if s.index not in done]
 
     def writer(self, index: int, clock: Any = None) -> ShardWriter:
-        """Shard ``index``'s writer: continued from its checkpoint when it has one."""
+        """Shard ``index``'s writer: continued from its checkpoint when it has one that fits
+        (else the shard starts again, its parts dropped)."""
         shard = self.plan.shards[index]
         kwargs: dict[str, Any] = {"shard": index, "label": shard.label}
         if clock is not None:
             kwargs["clock"] = clock
         checkpoint = self._read_json(checkpoint_name(index))
-        if not isinstance(checkpoint, dict):
-            self._drop_files(index, keep=set())
-            return ShardWriter(self.ctx, self.storage, self.directory, _now(), **kwargs)
+        if isinstance(checkpoint, dict):
+            try:
+                return self._resumed(index, checkpoint, kwargs)
+            except NotResumable as exc:
+                # The shard's own files only: starting it again is always safe.
+                log.warning("%s; starting shard %d again", exc, index)
+                self.storage.delete(self._path(checkpoint_name(index)))
+        self._drop_files(index, keep=set())
+        return ShardWriter(self.ctx, self.storage, self.directory, _now(), **kwargs)
+
+    def _resumed(
+        self, index: int, checkpoint: dict[str, Any], kwargs: dict[str, Any]
+    ) -> ShardWriter:
         shown = f"{self.location} shard {index}"
         try:
             parts = [PartInfo.from_dict(p) for p in checkpoint["parts"]]
