@@ -123,6 +123,9 @@ def test_a_second_run_of_the_same_exports_exits_75_naming_the_holder_while_other
     )
     first = start("run", str(spec), log=tmp_path / "first.log")
     wait_until(first, running(out, "vars"), "the first run's snapshot")
+    # Hold the first run inside its export, however slow this machine starts the other runs:
+    # a second per search until the checks below are done.
+    sim.set_faults(FaultConfig(latency_ms=1000))
 
     started = time.monotonic()
     second = cli("run", str(spec), "--only", "vars")
@@ -143,6 +146,7 @@ def test_a_second_run_of_the_same_exports_exits_75_naming_the_holder_while_other
         beside_manifest["run_id"] != orjson.loads((out / "vars" / ".lock").read_bytes())["run_id"]
     )
 
+    sim.set_faults(FaultConfig(latency_ms=0))
     assert first.wait(timeout=HANG_GUARD_SECONDS) == 0, (tmp_path / "first.log").read_text()
     assert cli("run", str(spec), "--only", "vars").returncode == 0  # free again afterwards
     assert len(manifests(out, "vars")) == 2
