@@ -1,13 +1,18 @@
 """The simulator's range index (``Table.positions_between``) answers date-window searches in
 O(log n + k); these tests hold it to a pass over every row while live puts replace, blank and
-append rows. Window searches through the HTTP API are held to ``truth_window`` by
-test_incremental_live."""
+append rows, and the v2 date ranges it decides without the filter to the filter itself. Window
+searches through the HTTP API are held to ``truth_window`` by test_incremental_live."""
 
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime, timedelta, timezone
 
+from exporter.api.v2.filters import matches_v2_filter
+from exporter.api.v2.registry import V2_ENDPOINTS
+from exporter.simulator.api_v2 import exact_date_range
 from exporter.simulator.data import Row, Table
+from exporter.simulator.v2 import format_rfc3339_ms
 
 
 def _scan(table: Table, name: str, low: int, high: int) -> list[int]:
@@ -54,3 +59,38 @@ def test_positions_between_bounds_are_inclusive_and_ties_all_returned() -> None:
     assert table.positions_between("endDate", 90, 90) == [27, 28, 29]
     table.put({"key": 4})  # its endDate became null: out of every window
     assert table.positions_between("endDate", 10, 10) == [3, 5]
+
+
+def _operand(rng: random.Random, around_ms: int) -> str:
+    """An RFC 3339 instant near ``around_ms``: whole or sub-millisecond, Z or an offset."""
+    micros = around_ms * 1000 + rng.choice((0, 0, 1, 500, 999, -1, rng.randrange(-3000, 3000)))
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+    zone = rng.choice(
+        (UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30)))
+    )
+    text = moment.astimezone(zone).isoformat(timespec=rng.choice(("microseconds", "milliseconds")))
+    return text.replace("+00:00", "Z") if rng.random() < 0.5 else text
+
+
+def test_exact_date_range_agrees_with_the_v2_filter_on_every_millisecond() -> None:
+    endpoint = V2_ENDPOINTS["incidents"]
+    rng = random.Random(3)
+    base = 1_795_737_600_000
+    for _ in range(400):
+        ops = rng.sample(("$gt", "$gte", "$lt", "$lte", "$eq"), rng.choice((1, 1, 2)))
+        cond = {op: _operand(rng, base + rng.randrange(-3, 4)) for op in ops}
+        bounds = exact_date_range(cond)
+        assert bounds is not None
+        low, high = bounds
+        for ms in range(base - 6, base + 7):
+            record = {"creationTime": format_rfc3339_ms(ms)}
+            expected = matches_v2_filter({"creationTime": cond}, record, endpoint)
+            assert (low <= ms <= high) == expected, (cond, ms)
+
+
+def test_exact_date_range_leaves_other_conditions_to_the_filter() -> None:
+    assert exact_date_range({"$exists": True}) is None
+    assert exact_date_range({"$gte": "2026-11-27T00:00:00Z", "$neq": "x"}) is None
+    assert exact_date_range({"$in": ["2026-11-27T00:00:00Z"]}) is None
+    assert exact_date_range({}) is None
+    assert exact_date_range({"$eq": "2026-11-27T00:00:00.0005Z"}) == (0, -1)

@@ -21,12 +21,14 @@ A path the simulator serves with another method is a 405; any other path is a 40
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import threading
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
@@ -39,6 +41,7 @@ from exporter.api.v2.filters import (
     decode_cursor,
     encode_cursor,
     matches_v2_filter,
+    parse_rfc3339,
     validate_v2_filter,
     validate_v2_sort,
 )
@@ -278,19 +281,28 @@ class V2Api:
                 return hit
         fields, descending, kinds = self._sort_fields(endpoint, sort)
         everything = self.view.filter_records(endpoint.name)
-        candidates = self._date_candidates(endpoint, filter_doc)
+        candidates, decided = self._date_candidates(endpoint, filter_doc)
+        # Conditions the range index decided exactly are not parsed again record by record;
+        # the record must still carry the date the filter would have read.
+        rest = {k: v for k, v in filter_doc.items() if k not in decided}
+        present = [_filter_attribute(endpoint, name) for name in decided]
         matched = [
             position
             for position in (range(len(everything)) if candidates is None else candidates)
-            if _matches(filter_doc, everything[position], endpoint, self.view)
+            if all(everything[position].get(a) is not None for a in present)
+            and (not rest or _matches(rest, everything[position], endpoint, self.view))
         ]
         records = self.view.search_records(endpoint.name)
         comparable = _comparable(descending)
         pairs = list(zip(fields, kinds, strict=True))
-        keyed = sorted(
-            ((comparable([_sort_key(records[p].get(f), k) for f, k in pairs]), p) for p in matched),
-            key=lambda pair: pair[0],
-        )
+        values = [([_sort_key(records[p].get(f), k) for f, k in pairs], p) for p in matched]
+        if not any(descending):
+            # A plain pre-sort (nulls last, as _compare) leaves the comparator sort below a
+            # single pass over one run; the order is the comparator's (the unique key breaks
+            # every tie). Mixed types fall back to the comparator's str comparison alone.
+            with contextlib.suppress(TypeError):
+                values.sort(key=lambda item: [(v is None, v) for v in item[0]])
+        keyed = sorted(((comparable(v), p) for v, p in values), key=lambda pair: pair[0])
         ordered = _Ordered([records[p] for _, p in keyed], [k for k, _ in keyed], len(matched))
         with self._lock:
             self._cache[cache_key] = ordered
@@ -298,16 +310,24 @@ class V2Api:
                 self._cache.popitem(last=False)
         return ordered
 
-    def _date_candidates(self, endpoint: V2Endpoint, filter_doc: dict) -> list[int] | None:
-        """Positions that may match a top-level date range (``$gte``/``$lt``/...), found in the
-        table's range index of the first such field (epoch millis: no date string parsed, no
-        pass over every row); the full filter then decides on these only. A superset (bounds
-        widened by 1 ms, so a sub-millisecond operand cannot drop a match); None when no date
-        range narrows."""
+    def _date_candidates(
+        self, endpoint: V2Endpoint, filter_doc: dict
+    ) -> tuple[list[int] | None, tuple[str, ...]]:
+        """Positions that may match the top-level date ranges (``$gte``/``$lt``/...), found in
+        the table's range index of the first such field (epoch millis: no date string parsed,
+        no pass over every row), and the filter keys whose condition these positions decide
+        exactly (``exact_date_range``). Other date conditions narrow to a superset (bounds
+        widened by 1 ms) that the full filter decides. (None, ()) when no date range narrows."""
         bounds = []
+        decided = []
         for name, cond in filter_doc.items():
             spec = endpoint.field(name) if isinstance(name, str) else None
             if spec is None or spec.kind is not Kind.DATE or not isinstance(cond, dict):
+                continue
+            exact = exact_date_range(cond)
+            if exact is not None and name not in _ELEMENT_FILTERS:
+                bounds.append((_raw_date_field(endpoint, name), *exact))
+                decided.append(name)
                 continue
             low, high = -(2**63), 2**63
             try:
@@ -321,11 +341,11 @@ class V2Api:
             if (low, high) != (-(2**63), 2**63):
                 bounds.append((_raw_date_field(endpoint, name), low, high))
         if not bounds:
-            return None
+            return None, ()
         (field, low, high), *others = bounds
         table = self.dataset.table(endpoint.name)
         rows = table.rows
-        return [
+        positions = [
             position
             for position in table.positions_between(field, low, high)
             if all(
@@ -333,6 +353,7 @@ class V2Api:
                 for other, lo, hi in others
             )
         ]
+        return positions, tuple(decided)
 
     @staticmethod
     def _sort_fields(endpoint: V2Endpoint, sort: list) -> tuple[list[str], list[bool], list[Any]]:
@@ -409,6 +430,49 @@ class V2Api:
                 return Response(204, b"", None)
             return Response(200, text.encode("utf-8"), "text/xml;charset=UTF-8")
         return Response(200, orjson.dumps(self.view.full_record(name, position)))
+
+
+_RANGE_OPERATORS = ("$gt", "$gte", "$lt", "$lte", "$eq")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def exact_date_range(cond: Mapping[str, Any]) -> tuple[int, int] | None:
+    """The epoch-ms values ``[low, high]`` a record date (whole milliseconds, as the simulator
+    stores and renders them) must lie in to satisfy ``cond`` exactly as ``matches_v2_filter``
+    compares (operands read by the same ``parse_rfc3339``, to the microsecond); an empty range
+    (low > high) when nothing can. None when ``cond`` has another operator or an operand that
+    is not an RFC 3339 string (or no operator at all): the full filter decides those."""
+    if not cond:
+        return None
+    low, high = -(2**63), 2**63
+    for op, operand in cond.items():
+        if op not in _RANGE_OPERATORS or not isinstance(operand, str):
+            return None
+        try:
+            micros = (parse_rfc3339(operand) - _EPOCH) // _MICROSECOND
+        except ValueError:
+            return None
+        below, above = micros // 1000, -(-micros // 1000)  # floor and ceiling in ms
+        if op == "$gte":
+            low = max(low, above)
+        elif op == "$gt":
+            low = max(low, below + 1)
+        elif op == "$lte":
+            high = min(high, below)
+        elif op == "$lt":
+            high = min(high, above - 1)
+        elif micros % 1000:  # $eq an instant between two milliseconds: no record date
+            return 0, -1
+        else:
+            low, high = max(low, below), min(high, below)
+    return low, high
+
+
+def _filter_attribute(endpoint: V2Endpoint, name: str) -> str:
+    """The record attribute ``matches_v2_filter`` reads for filter key ``name``."""
+    spec = endpoint.filter_field(name)
+    return (spec.record_field if spec is not None else None) or name
 
 
 def _raw_date_field(endpoint: V2Endpoint, name: str) -> str:
