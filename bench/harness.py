@@ -62,12 +62,14 @@ class Figure:
         return self.records / self.wall_s if self.wall_s > 0 else float("inf")
 
     @classmethod
-    def of(cls, samples: Sequence[Sample]) -> Figure:
+    def of(cls, samples: Sequence[Sample], *, records_vary: bool = False) -> Figure:
+        """Medians; ``records_vary``: the data changes between runs (a live simulator), so the
+        record count is a median too instead of a count every run must agree on."""
         counts = {s.records for s in samples}
-        if len(counts) != 1:
+        if len(counts) != 1 and not records_vary:
             raise HarnessError(f"runs disagree on the record count: {sorted(counts)}")
         return cls(
-            records=samples[0].records,
+            records=int(statistics.median(s.records for s in samples)),
             wall_s=statistics.median(s.wall_s for s in samples),
             cpu_s=statistics.median(s.cpu_s for s in samples),
             peak_rss_mb=statistics.median(s.peak_rss_mb for s in samples),
@@ -81,12 +83,19 @@ class SimulatorProcess:
     """``python -m exporter simulate`` in its own process; killed on exit, also on error."""
 
     def __init__(
-        self, *, scale: int, seed: int, latency_ms: int, log_path: Path, api: str = "v1"
+        self,
+        *,
+        scale: int,
+        seed: int,
+        latency_ms: int,
+        log_path: Path,
+        api: str = "v1",
+        extra: Sequence[str] = (),  # more ``simulate`` options, e.g. ("--live",)
     ) -> None:
         self.command = [
             sys.executable, "-m", "exporter", "simulate", "--port", "0",
             "--scale", str(scale), "--seed", str(seed), "--latency-ms", str(latency_ms),
-            "--api", api,
+            "--api", api, *extra,
         ]  # fmt: skip
         self.log_path = log_path
         self.base_url = ""

@@ -27,8 +27,11 @@ for entry in (str(BENCH_DIR), str(REPO)):
         sys.path.insert(0, entry)
 
 from harness import HarnessError  # noqa: E402
+from incremental import incremental_scenario  # noqa: E402
 from report import markdown_report, text_table, write_benchmarks_md  # noqa: E402
 from scenarios import SCENARIOS, Config, ScenarioResult  # noqa: E402
+
+SCENARIOS = {**SCENARIOS, "incremental": incremental_scenario}  # issue 15 (bench/incremental.py)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
