@@ -8,6 +8,8 @@ import datetime as dt
 import glob
 import itertools
 import json
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -115,3 +117,14 @@ def check_table(sim: Any, clocks: list[int], table: Any, span: tuple[int, int]) 
     ]
     assert not wrong, wrong[:5]
     return len(records)
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a subprocess (the timeout only stops a broken run hanging the suite)."""
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

@@ -15,7 +15,15 @@ from typing import Any
 
 import yaml
 from deltalake import DeltaTable
-from tables_helpers import TABLE, comparable, covered, expected_rows, table_comparable, table_spec
+from tables_helpers import (
+    TABLE,
+    cli,
+    comparable,
+    covered,
+    expected_rows,
+    table_comparable,
+    table_spec,
+)
 
 from exporter import load_spec, run_job
 
@@ -30,16 +38,6 @@ def content(table: DeltaTable) -> list[dict[str, Any]]:
 
 def referenced(table: DeltaTable) -> set[str]:
     return {os.path.basename(uri) for uri in table.file_uris()}
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "exporter", *args],
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD_SECONDS,
-        check=False,
-    )
 
 
 def test_sigkill_during_the_merge_keeps_the_table_and_the_rerun_converges(

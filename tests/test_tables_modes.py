@@ -5,8 +5,6 @@ row; overwrite keeps what was taken last; rebuild-table and the run lock through
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from deltalake import DeltaTable
+from tables_helpers import cli
 
 from exporter.api.canonical import canonical_endpoint
 from exporter.errors import RunLocked
@@ -139,16 +138,6 @@ def spec_file(tmp_path: Path, **output: Any) -> Path:
     path = tmp_path / ("job.yaml" if "table" in output else "job-without-table.yaml")
     path.write_text(yaml.safe_dump(document))
     return path
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "exporter", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_rebuild_table_cli(tmp_path: Path) -> None:

@@ -213,7 +213,9 @@ def _take_locks(
     """The run locks of the exports' snapshots, into ``locks`` (a dry run or a stream writes
     none). Taken once the API is bound: a spec the probed API refuses leaves no trace."""
     if not options.dry_run and options.open_writer is None:
-        names = [e.name for e in exports] + lock_names(spec, exports)
+        names = [e.name for e in exports]
+        if options.shard is None:  # a shard's run leaves the tables to `commit` (below)
+            names += lock_names(spec, exports)
         # run --shard: one lock per shard, so the N processes of a run do not stop each other.
         suffix = "" if options.shard is None else f"-shard-{options.shard[0]:04d}"
         locks.enter_context(hold_locks(spec.output.path, names, options.run_id, suffix))
@@ -315,8 +317,9 @@ def run_job(
             work = run.probe if options.dry_run else run.export
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export") as pool:
                 results = [r for done in pool.map(_guard(work), tasks) for r in done]
-            if not options.dry_run and options.open_writer is None and not stop.stopped:
-                # After every snapshot of the run committed: one commit per table (issue 20).
+            if not (options.dry_run or options.open_writer or options.shard or stop.stopped):
+                # After every snapshot of the run committed: one commit per table (issue 20);
+                # a run --shard commits no snapshot: `operate-export commit` updates the tables.
                 update_tables(spec, exports, results, options.run_id)
     finally:
         if run is not None:

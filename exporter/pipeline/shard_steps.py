@@ -59,6 +59,7 @@ def commit_job(spec: JobSpec, run_id: str, only: tuple[str, ...] = ()) -> list[E
     must have finished: ``ShardsMissing`` names those that did not, exit 1)."""
     from exporter.api.validation import resolve_api
     from exporter.errors import OutputError
+    from exporter.pipeline.tables import update_tables_locked
     from exporter.sinks.shards import find_run_snapshot, stored_api
 
     results = []
@@ -81,4 +82,6 @@ def commit_job(spec: JobSpec, run_id: str, only: tuple[str, ...] = ()) -> list[E
         result.bytes = sum(int(f.get("bytes", 0)) for f in result.files)
         result.location = snapshot.location
         results.append(result)
+    # The snapshots of the shards' run are complete now: their tables take them (issue 20).
+    update_tables_locked(spec, _sharded(spec, only), results, run_id)
     return results

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from exporter.errors import ExporterError
+from exporter.errors import ExporterError, ExportFailed
 from exporter.pipeline.results import ExportResult
 from exporter.spec import ExportSpec, JobSpec
 
@@ -94,6 +94,24 @@ def update_tables(
             continue
         for result in mine:
             result.table = summary
+
+
+def update_tables_locked(
+    spec: JobSpec, exports: Iterable[ExportSpec], results: list[ExportResult], run_id: str
+) -> None:
+    """``update_tables`` under the tables' run locks, for a step that holds no run lock
+    (``operate-export commit`` of a sharded run: RunLocked, exit 75, while a run writes them)."""
+    from exporter.pipeline.lock import hold_locks
+
+    exports = list(exports)
+    names = lock_names(spec, exports)
+    if not names:
+        return
+    with hold_locks(spec.output.path, names, run_id):
+        update_tables(spec, exports, results, run_id)
+    failed = [r.table["error"] for r in results if r.table and "error" in r.table]
+    if failed:
+        raise ExportFailed(f"tables not updated (the snapshots are committed): {failed[0]}")
 
 
 def select_tables(spec: JobSpec, only: Iterable[str]) -> list[TablePlan]:
