@@ -19,6 +19,10 @@ import sys
 import orjson
 import requests
 
+# Per request. Generous: the first pass (bench/clients.py establish_truth) is where the
+# simulator builds its indexes, which took over a minute on a 2-core box at load average 25.
+TIMEOUT = 600
+
 
 def fetch_all(
     base_url: str, endpoint_path: str, page_size: int, api: str = "v1", sort_key: str = ""
@@ -31,7 +35,7 @@ def fetch_all(
     records = pages = 0
     with requests.Session() as session:
         while True:
-            response = session.post(url, data=orjson.dumps(body), headers=headers, timeout=60)
+            response = session.post(url, data=orjson.dumps(body), headers=headers, timeout=TIMEOUT)
             response.raise_for_status()
             page = orjson.loads(response.content)
             items = page["items"]
@@ -55,7 +59,7 @@ def fetch_all_v2(
     records = pages = 0
     with requests.Session() as session:
         while True:
-            response = session.post(url, data=orjson.dumps(body), headers=headers, timeout=60)
+            response = session.post(url, data=orjson.dumps(body), headers=headers, timeout=TIMEOUT)
             response.raise_for_status()
             page = orjson.loads(response.content)
             items = page["items"]
