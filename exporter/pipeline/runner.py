@@ -8,9 +8,9 @@ Concurrency model:
 * inside one export a fetching thread pages (``fetch.Fetcher``; for Parquet without hydration
   ``post_page``: only the cursor is read, ``decode.decodes_unparsed``) into a bounded queue of
   ``PREFETCH_PAGES`` while the export thread hydrates and writes the previous page, so at most
-  a couple of pages are in memory per export; Parquet exports add a converting thread
-  (``decode.Decoder``: page N+1 becomes an Arrow batch, from its raw bytes off the GIL when
-  hydration left it unchanged, while page N is written);
+  a couple of pages are in memory per export; Parquet exports add two converting threads
+  (``decode.Decoder``: pages N+1 and N+2 become Arrow batches, from their raw bytes off the GIL
+  when hydration left them unchanged, while page N is written);
 * hydration lookups of all exports share one bounded executor of ``hydration_concurrency``
   workers per export running at once (the same ceiling as per-export pools, work-conserving);
 * every export catches its own failure: it aborts its own snapshot (no manifest) and the other
