@@ -126,6 +126,10 @@ def test_n_processes_build_one_snapshot_and_commit_publishes_it(
     assert cli("run", str(spec), "--shard-from-env=4", "--run-id=x", env=env).returncode == 2
     wrong = cli("run", str(spec), "--shard=1/5", "--run-id=x", env=env)
     assert wrong.returncode == 2 and "shards: 4" in wrong.stderr
+    stored_wrong = cli("plan", str(spec), "--only=pi", "--shards=8", "--run-id=r-2", env=env)
+    assert stored_wrong.returncode == 2 and "--shards 8: export 'pi' has shards: 4" in (
+        stored_wrong.stderr
+    )
 
 
 def test_kubernetes_indexed_job_does_plan_shards_commit() -> None:

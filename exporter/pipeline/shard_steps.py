@@ -8,7 +8,12 @@ from exporter.api.shards import ShardPlan
 from exporter.errors import UsageError
 from exporter.pipeline.results import ExportResult
 from exporter.pipeline.runner import _make_client, bind_api, select_exports
-from exporter.pipeline.sharded import check_shard_run, plan_export, snapshot_context
+from exporter.pipeline.sharded import (
+    check_shardable,
+    plan_export,
+    requested_count,
+    snapshot_context,
+)
 from exporter.spec import ExportSpec, JobSpec
 
 
@@ -31,8 +36,10 @@ def plan_job(
     from exporter.sinks.shards import run_snapshot
 
     exports = _sharded(spec, only)
-    if run_id is not None:
-        check_shard_run(exports, None if count is None else (0, count))
+    if run_id is not None:  # the plans the shards of run_id will run: as run --shard checks
+        check_shardable(exports)
+        for export in exports:
+            requested_count(export, None if count is None else (0, count), f"--shards {count}")
     client = _make_client(spec)
     try:
         client.authenticate()

@@ -32,15 +32,18 @@ from exporter.version import __version__
 log = logging.getLogger(__name__)
 
 
-def requested_count(export: ExportSpec, shard: tuple[int, int] | None) -> int | None:
+def requested_count(
+    export: ExportSpec, shard: tuple[int, int] | None, option: str | None = None
+) -> int | None:
     """The shard count ``--shard I/N`` asks for; a spec's fixed count must be the same."""
     if shard is None:
         return None
     index, count = shard
     if export.shards != AUTO and int(export.shards) != count:
+        asked = option or f"--shard {index}/{count}"
         raise UsageError(
-            f"--shard {index}/{count}: export {export.name!r} has shards: {export.shards}; "
-            f"run it as --shard I/{export.shards}"
+            f"{asked}: export {export.name!r} has shards: {export.shards}; its shards are "
+            f"run as --shard I/{export.shards}"
         )
     return count
 
@@ -52,6 +55,13 @@ def check_shard_run(exports: tuple[ExportSpec, ...], shard: tuple[int, int] | No
     index, count = shard
     if not 0 <= index < count:
         raise UsageError(f"--shard {index}/{count}: the index must be 0..{count - 1}")
+    check_shardable(exports)
+    for export in exports:
+        requested_count(export, shard)
+
+
+def check_shardable(exports: tuple[ExportSpec, ...]) -> None:
+    """Every export a shard of a run across machines runs is sharded and not incremental."""
     unsharded = [e.name for e in exports if not e.sharded]
     if unsharded:
         raise UsageError(
@@ -64,8 +74,6 @@ def check_shard_run(exports: tuple[ExportSpec, ...], shard: tuple[int, int] | No
             f"--shard: {', '.join(windowed)} is incremental; its windows are planned per run "
             "from the manifests, so shard it within one run (shards: N without --shard)"
         )
-    for export in exports:
-        requested_count(export, shard)
 
 
 def plan_export(
