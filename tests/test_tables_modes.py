@@ -185,3 +185,36 @@ def test_a_run_stops_when_another_run_holds_its_table(tmp_path: Path) -> None:
         pytest.raises(RunLocked, match=r"_tables/pi.*holder-run"),
     ):
         run_job(spec, RunOptions(only=("b",)))  # only b runs, but a also feeds the table
+
+
+def test_a_damaged_table_fails_the_run_clearly_and_rebuild_table_recovers(
+    make_simulator: Any, tmp_path: Path
+) -> None:
+    import shutil
+
+    from exporter import load_spec, run_job
+
+    sim = make_simulator(scale=30, seed=8, api="both")
+    document = {
+        "version": 1,
+        "source": {"base_url": sim.base_url, "api": "v2"},
+        "exports": [{"endpoint": EXPORT, "name": "pi"}],
+        "output": {"path": str(tmp_path), "table": {"format": "delta"}},
+    }
+    spec = load_spec(document)
+    assert run_job(spec).ok
+    log = tmp_path / "_tables" / "pi" / "_delta_log" / "00000000000000000000.json"
+    log.write_text("not json\n")
+    result = run_job(spec)
+    (failed,) = result.exports
+    assert not result.ok and failed.records == 30
+    assert failed.error is not None and "table 'pi' not updated" in failed.error
+    assert "cannot be read: " in failed.error and "\n" not in failed.error
+    assert len(list((tmp_path / "pi").glob("snapshot=*/_manifest.json"))) == 2
+    shutil.rmtree(tmp_path / "_tables" / "pi")
+    spec_path = tmp_path / "job.yaml"
+    spec_path.write_text(yaml.safe_dump(document))
+    rebuilt = cli("rebuild-table", str(spec_path))
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    keys = DeltaTable(str(tmp_path / "_tables" / "pi")).to_pyarrow_table().column(0).to_pylist()
+    assert sorted(keys) == sorted(r["key"] for r in sim.truth(EXPORT))

@@ -81,7 +81,10 @@ def update_tables(
         mine = [r for r in results if r.name in feeding]
         try:
             summary = update_table(spec, plan, run_id)
-        except ExporterError as exc:
+        except Exception as exc:  # a bug must not lose the run's summary either
+            if not isinstance(exc, ExporterError):
+                log.debug("table %r failed", plan.name, exc_info=exc)
+                exc = ExportFailed(f"internal error {type(exc).__name__}: {exc}")
             message = (
                 f"table {plan.name!r} not updated: {exc} (the snapshots are committed; the next "
                 f"run adds them to the table)"

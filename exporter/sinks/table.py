@@ -214,6 +214,12 @@ class CurrentStateTable:
             return deltalake.DeltaTable(self.uri, storage_options=self.storage_options or None)
         except deltalake.exceptions.TableNotFoundError:
             return None
+        except (deltalake.exceptions.DeltaError, OSError) as exc:
+            raise OutputError(
+                f"table {self.name!r} ({self.shown}) cannot be read: {_first_line(exc)}; "
+                f"operate-export rebuild-table rebuilds it from the snapshots once it is moved "
+                f"away"
+            ) from None
 
     def pending(self, table: Any, refs: Sequence[SnapshotRef]) -> list[SnapshotRef]:
         """The snapshots of ``refs`` the table has not taken yet."""
@@ -308,10 +314,10 @@ class CurrentStateTable:
                     exc,
                 )
                 continue
-            except deltalake.exceptions.DeltaError as exc:
-                raise OutputError(f"table {self.name!r} ({self.shown}): {exc}") from None
-            except OSError as exc:
-                raise OutputError(f"table {self.name!r} ({self.shown}): {exc}") from None
+            except (deltalake.exceptions.DeltaError, OSError) as exc:
+                raise OutputError(
+                    f"table {self.name!r} ({self.shown}): {_first_line(exc)}"
+                ) from None
             result.committed = True
             loaded = self.load()
             result.version = None if loaded is None else loaded.version()
@@ -393,6 +399,11 @@ def _check_keys(name: str, refs: Sequence[SnapshotRef]) -> None:
             "; exports sharing a table must write the same records (output.schema canonical "
             "keeps v1 and v2 snapshots the same)"
         )
+
+
+def _first_line(exc: BaseException) -> str:
+    """delta-rs errors may carry a Rust backtrace after their first line."""
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _parse_ms(text: str) -> int:
