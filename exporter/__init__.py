@@ -49,6 +49,8 @@ _PUBLIC = {
     "ApiError": "exporter.errors",
     "ProtocolError": "exporter.errors",
     "OutputError": "exporter.errors",
+    "latest_snapshot": "exporter.sinks.layout",
+    "LatestSnapshot": "exporter.sinks.layout",
 }
 
 __all__ = [
@@ -58,6 +60,7 @@ __all__ = [
     "ExportResult",
     "ExporterError",
     "JobSpec",
+    "LatestSnapshot",
     "OutputError",
     "ProtocolError",
     "RunOptions",
@@ -65,6 +68,7 @@ __all__ = [
     "SpecError",
     "UsageError",
     "__version__",
+    "latest_snapshot",
     "load_spec",
     "run_job",
 ]
@@ -83,6 +87,7 @@ if TYPE_CHECKING:
     )
     from exporter.pipeline.results import ExportResult, RunOptions, RunResult
     from exporter.pipeline.runner import run_job
+    from exporter.sinks.layout import LatestSnapshot, latest_snapshot
     from exporter.spec import JobSpec
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,8 @@ def write_all(writer: SnapshotWriter, pages: list[list[dict[str, Any]]], ctx: Sn
 
 
 def files_in(directory: str | Path) -> set[str]:
-    return set(os.listdir(directory))
+    """File names; the random part of temp names left out (``.x.1a2b3c4d.tmp`` -> ``.x.tmp``)."""
+    return {re.sub(r"\.[0-9a-f]{8}\.tmp$", ".tmp", name) for name in os.listdir(directory)}
 
 
 def parquet_rows_as_records(path: Path) -> list[dict[str, Any]]:
@@ -291,17 +293,18 @@ def test_only_temp_names_are_visible_while_a_part_is_open(tmp_path: Path) -> Non
     directory = Path(writer.location)
     assert files_in(directory) == {INCOMPLETE_NAME}
     writer.write_page(pages[0], cursor_of(pages[0], ctx.endpoint))
-    assert files_in(directory) == {".part-00000.parquet.tmp", INCOMPLETE_NAME}
+    assert files_in(directory) == {"._part-00000.parquet.tmp", INCOMPLETE_NAME}
     writer.write_page(pages[1], cursor_of(pages[1], ctx.endpoint))  # part 0 full -> durable
-    assert files_in(directory) == {CHECKPOINT_NAME, INCOMPLETE_NAME, "part-00000.parquet"}
+    # durable but not committed: a "_" name, which readers that discover files skip
+    assert files_in(directory) == {CHECKPOINT_NAME, INCOMPLETE_NAME, "_part-00000.parquet"}
     writer.write_page(pages[2], cursor_of(pages[2], ctx.endpoint))
     assert files_in(directory) == {
-        ".part-00001.parquet.tmp",
+        "._part-00001.parquet.tmp",
         CHECKPOINT_NAME,
         INCOMPLETE_NAME,
-        "part-00000.parquet",
+        "_part-00000.parquet",
     }
-    assert pq.read_metadata(directory / "part-00000.parquet").num_rows == 100
+    assert pq.read_metadata(directory / "_part-00000.parquet").num_rows == 100
     writer.commit({})
     assert files_in(directory) == {MANIFEST_NAME, "part-00000.parquet", "part-00001.parquet"}
 
@@ -314,7 +317,7 @@ def test_abort_leaves_marker_and_checkpoint_but_no_manifest(tmp_path: Path) -> N
         writer.write_page(page, cursor_of(page, ctx.endpoint))
     writer.abort("HTTP 500 from /v1/flownode-instances/search after 6 attempts")
     directory = Path(writer.location)
-    assert files_in(directory) == {CHECKPOINT_NAME, INCOMPLETE_NAME, "part-00000.parquet"}
+    assert files_in(directory) == {CHECKPOINT_NAME, INCOMPLETE_NAME, "_part-00000.parquet"}
     marker = orjson.loads((directory / INCOMPLETE_NAME).read_bytes())
     assert marker["status"] == "failed"
     assert marker["reason"] == "HTTP 500 from /v1/flownode-instances/search after 6 attempts"
@@ -335,9 +338,14 @@ def test_commit_never_passes_through_an_unmarked_state(tmp_path: Path) -> None:
     states: list[set[str]] = []
     storage = writer._storage
     original_publish, original_delete = storage.publish, storage.delete
+    original_move = storage.move
 
     def publish(*args: Any) -> None:
         original_publish(*args)
+        states.append(files_in(directory))
+
+    def move(*args: Any) -> None:  # the parts' renames at commit
+        original_move(*args)
         states.append(files_in(directory))
 
     def delete(path: str) -> None:
@@ -345,10 +353,14 @@ def test_commit_never_passes_through_an_unmarked_state(tmp_path: Path) -> None:
         states.append(files_in(directory))
 
     storage.publish, storage.delete = publish, delete  # type: ignore[method-assign]
+    storage.move = move  # type: ignore[method-assign]
     writer.commit({})
-    assert len(states) >= 3  # the last part, the manifest, the checkpoint and the marker
+    assert len(states) >= 5  # the last part, the manifest, the checkpoint and the marker
     for state in states:
         assert MANIFEST_NAME in state or INCOMPLETE_NAME in state, state
+        # a part under its final name before the manifest: _commit.json says what to finish
+        if any(name.startswith("part-") for name in state) and MANIFEST_NAME not in state:
+            assert "_commit.json" in state, state
     assert states[-1] == {MANIFEST_NAME, "part-00000.parquet", "part-00001.parquet"}
 
 
@@ -375,7 +387,7 @@ def test_resume_continues_after_last_durable_part_and_equals_uninterrupted_run(
     assert [p.rows for p in first.parts] == [120, 120]
     simulate_crash(first)
     directory = Path(first.location)
-    stray = directory / first.parts[-1].name.replace("00001", "00002")
+    stray = directory / ("_" + first.parts[-1].name.replace("00001", "00002"))
     stray.write_bytes(b"renamed, but the checkpoint was never written")
 
     resumed = open_snapshot(ctx, resume=True, now=datetime(2026, 11, 27, 23, 0, tzinfo=UTC))
@@ -387,8 +399,8 @@ def test_resume_continues_after_last_durable_part_and_equals_uninterrupted_run(
     assert files_in(directory) == {
         CHECKPOINT_NAME,
         INCOMPLETE_NAME,
-        f"part-00000{ext}",
-        f"part-00001{ext}",
+        f"_part-00000{ext}",
+        f"_part-00001{ext}",
     }
     # The runner continues after the cursor: the page following the one it names.
     start = cursors.index(resumed.resume_cursor) + 1

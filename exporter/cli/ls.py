@@ -20,7 +20,7 @@ from exporter.errors import EXIT_INVALID, ExporterError, redact_secrets
 from exporter.pipeline.lock import is_held, read_holder
 from exporter.pipeline.progress import format_size
 from exporter.sinks.catalog import ExportListing, SnapshotInfo, list_location
-from exporter.sinks.fs import OutputLocation, resolve_output
+from exporter.sinks.fs import OutputLocation, location_of, resolve_output
 
 SPEC_EXTENSIONS = (".yaml", ".yml", ".json")
 
@@ -39,7 +39,7 @@ def _target(target: str) -> tuple[OutputLocation, list[str] | None]:
                 "set them or list the path itself"
             )
         exports = [e.name for e in checked.spec.exports]
-        return resolve_output(checked.spec.output.path), exports
+        return location_of(checked.spec.output), exports
     return resolve_output(target), None
 
 

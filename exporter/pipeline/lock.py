@@ -11,10 +11,12 @@ left by a killed run is simply free again: the next run takes it over. The file'
 holder as JSON) is informative only, for the message and ``operate-export ls``; the file is
 never deleted (deleting a lock file races with a run that has just opened it).
 
-Object stores have no flock. ``lock_for`` is the one place that picks an implementation per
-location: a lease object (written with a conditional put, with an expiry a killed run's lease
-runs out by) belongs there, behind the same ``ExportLock`` protocol. Until then a run into an
-object store is not locked and says so once in the log.
+S3 (``lease.py``): a lease object ``<output.path>/<export>/_lease.json`` written with a
+conditional put: created with ``If-None-Match: *`` when there is none, renewed by the running
+holder every third of its duration with ``If-Match`` on its ETag, and taken over (again with
+``If-Match``) once it has expired, which is how a killed run's lease is recovered. Other object
+stores (gs://, abfs://) are not locked and say so once in the log. ``lock_for`` is the one place
+that picks the implementation per location.
 """
 
 from __future__ import annotations
@@ -33,7 +35,10 @@ from typing import Any, Protocol
 import orjson
 
 from exporter.errors import OutputError, RunLocked
-from exporter.sinks.fs import OutputLocation, resolve_output
+from exporter.pipeline.lease import LeaseLock, lease_path, read_lease
+from exporter.sinks.fs import OutputLocation, location_of, resolve_output
+from exporter.sinks.storage import Storage
+from exporter.spec import OutputSpec
 
 LOCK_NAME = ".lock"
 PROBE_RETRIES = 3
@@ -127,7 +132,8 @@ class FileLock:
 
 
 class NoLock:
-    """Object stores until their lease lands (issue 18): not locked, said once per run."""
+    """Object stores without conditional puts in reach (gs://, abfs://): not locked, said once
+    per run."""
 
     def __init__(self, export: str, shown: str) -> None:
         self.export = export
@@ -177,11 +183,17 @@ def lock_for(location: OutputLocation, export: str, suffix: str = "") -> ExportL
     shown = location.display(path)
     if location.local:
         return FileLock(path, export, shown)
+    if location.is_s3:
+        lease = lease_path(location, export, suffix)
+        return LeaseLock(Storage(location), lease, export, location.display(lease))
     return NoLock(export, shown)
 
 
 def read_holder(location: OutputLocation, export: str) -> Holder | None:
     """The last holder recorded for ``export`` (informative: it may have finished or died)."""
+    if location.is_s3:
+        lease = read_lease(location, export)
+        return Holder.parse(orjson.dumps(lease)) if lease is not None else None
     if not location.local:
         return None
     try:
@@ -193,7 +205,11 @@ def read_holder(location: OutputLocation, export: str) -> Holder | None:
 
 def is_held(location: OutputLocation, export: str) -> bool:
     """Whether a run holds the lock now. Tested with a shared lock taken and dropped at once:
-    a run starting in that instant retries for a moment (``_try_flock``)."""
+    a run starting in that instant retries for a moment (``_try_flock``). On S3: a lease that
+    has not expired."""
+    if location.is_s3:
+        lease = read_lease(location, export)
+        return lease is not None and not lease.get("expired", True)
     if not location.local:
         return False
     try:
@@ -211,12 +227,12 @@ def is_held(location: OutputLocation, export: str) -> bool:
 
 @contextlib.contextmanager
 def hold_locks(
-    output_path: str, exports: Iterable[str], run_id: str, suffix: str = ""
+    output: OutputSpec | str, exports: Iterable[str], run_id: str, suffix: str = ""
 ) -> Iterator[Any]:
     """Take the locks of ``exports`` (sorted: two runs never wait on each other in a cycle, and
     none waits anyway), yield, release them all; the first held one raises ``RunLocked`` after
-    releasing those already taken."""
-    location = resolve_output(output_path)
+    releasing those already taken. ``output``: the spec's output (or a bare path)."""
+    location = resolve_output(output) if isinstance(output, str) else location_of(output)
     holder = Holder.this_process(run_id)
     taken: list[ExportLock] = []
     try:

@@ -29,7 +29,7 @@ from exporter.pipeline.incremental import export_state
 from exporter.pipeline.results import ExportResult, RunResult
 from exporter.sinks.catalog import list_export
 from exporter.sinks.families import family_manifests
-from exporter.sinks.fs import resolve_output
+from exporter.sinks.fs import location_of
 from exporter.spec import JobSpec
 
 PREFIX = "operate_export"
@@ -83,7 +83,7 @@ def _from_manifests(spec: JobSpec, export: str) -> tuple[float | None, float | N
     watermark computed as `operate-export state` computes it (from the spec's start, so a
     failed first window holds the watermark back)."""
     try:
-        listing = list_export(resolve_output(spec.output.path), export)
+        listing = list_export(location_of(spec.output), export)
         watermark = _incremental_watermark(spec, export)
     except Exception as exc:  # metrics are best effort: never fail a run over them
         log.warning("metrics: cannot list %r (%s: %s)", export, type(exc).__name__, exc)

@@ -218,7 +218,7 @@ def _take_locks(
             names += lock_names(spec, exports)
         # run --shard: one lock per shard, so the N processes of a run do not stop each other.
         suffix = "" if options.shard is None else f"-shard-{options.shard[0]:04d}"
-        locks.enter_context(hold_locks(spec.output.path, names, options.run_id, suffix))
+        locks.enter_context(hold_locks(spec.output, names, options.run_id, suffix))
 
 
 def _plan(

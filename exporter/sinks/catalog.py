@@ -11,7 +11,8 @@ Incremental exports (issue 15) record the window a snapshot holds in the manifes
 the first contiguous interval of the complete ``incremental`` windows, as the incremental planner
 computes it from the same manifests (starting at the oldest window: the spec's ``start`` is not
 known from the files). A ``watermark`` field in a manifest, if one ever has it, wins. The latest
-pointer, if the export directory holds one (``LATEST_NAMES``), is read as JSON.
+pointer ``_latest.json`` (written after each commit) is shown as it is. Files are found through
+``layout.py``, the one reader of the layout.
 """
 
 from __future__ import annotations
@@ -20,21 +21,18 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import pyarrow.fs as pafs
 
 from exporter.sinks.fs import OutputLocation
-from exporter.sinks.manifests import merge_intervals
-from exporter.sinks.snapshot import (
+from exporter.sinks.layout import (
     INCOMPLETE_NAME,
+    LATEST_NAME,
     MANIFEST_NAME,
-    snapshot_sort_key,
+    read_json,
+    scan_export,
 )
-
-# Names a latest pointer may have in an export directory (written by incremental exports).
-LATEST_NAMES = ("_latest.json", "latest.json")
-# Manifests and markers are small; a larger file is not one of ours and is not read whole.
-MAX_METADATA_BYTES = 16 * 1024 * 1024
+from exporter.sinks.manifests import merge_intervals
+from exporter.sinks.storage import Storage
 
 
 @dataclass
@@ -120,17 +118,6 @@ def _parse_time(text: str | None) -> dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-def _read_json(fs: pafs.FileSystem, path: str) -> Any:
-    """The JSON object at ``path``; raises ValueError/OSError when it is missing or not JSON."""
-    info = fs.get_file_info(path)
-    if info.type != pafs.FileType.File:
-        raise FileNotFoundError(path)
-    if info.size is not None and info.size > MAX_METADATA_BYTES:
-        raise ValueError(f"{info.size} bytes")
-    with fs.open_input_stream(path) as stream:
-        return orjson.loads(stream.read())
-
-
 def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -167,11 +154,11 @@ def _from_marker(info: SnapshotInfo, marker: dict[str, Any]) -> None:
 
 def read_snapshot(location: OutputLocation, path: str) -> SnapshotInfo:
     """What one snapshot directory says about itself."""
-    fs = location.filesystem
+    storage = Storage(location)
     info = SnapshotInfo(path.rsplit("/", 1)[-1], location.display(path), "unmarked")
     for name, apply in ((MANIFEST_NAME, _from_manifest), (INCOMPLETE_NAME, _from_marker)):
         try:
-            data = _read_json(fs, f"{path}/{name}")
+            data = read_json(storage, f"{path}/{name}")
         except FileNotFoundError:
             continue
         except (OSError, ValueError) as exc:
@@ -188,24 +175,16 @@ def read_snapshot(location: OutputLocation, path: str) -> SnapshotInfo:
 
 def snapshot_paths(location: OutputLocation, export: str) -> list[str]:
     """The export's snapshot directories, oldest first."""
-    selector = pafs.FileSelector(location.join(export), allow_not_found=True, recursive=False)
-    named = []
-    for entry in location.filesystem.get_file_info(selector):
-        key = snapshot_sort_key(entry.base_name)
-        if key is not None and entry.type == pafs.FileType.Directory:
-            named.append((key, entry.path))
-    return [path for _, path in sorted(named)]
+    return [s.path for s in scan_export(Storage(location), location.join(export))]
 
 
 def read_latest_pointer(location: OutputLocation, export: str) -> Any:
-    for name in LATEST_NAMES:
-        try:
-            return _read_json(location.filesystem, location.join(export, name))
-        except FileNotFoundError:
-            continue
-        except (OSError, ValueError) as exc:
-            return {"unreadable": f"{name}: {type(exc).__name__}"}
-    return None
+    try:
+        return read_json(Storage(location), location.join(export, LATEST_NAME))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        return {"unreadable": f"{LATEST_NAME}: {type(exc).__name__}"}
 
 
 def list_export(location: OutputLocation, export: str) -> ExportListing:

@@ -12,12 +12,23 @@ in ``_manifest.json``, which is written last (see README "Output layout and mani
 
 from __future__ import annotations
 
+import functools
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow.fs as pafs
 
 from exporter.errors import OutputError, redact_url
+from exporter.spec import OutputSpec
+
+# The pyarrow filesystem built from ``output.storage_options`` for each object-store scheme.
+_OPTION_FILESYSTEMS: dict[str, Any] = {
+    "s3": pafs.S3FileSystem,
+    "gs": pafs.GcsFileSystem,
+    "gcs": pafs.GcsFileSystem,
+}
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,13 @@ class OutputLocation:
     local: bool
     # How to show the root in messages: the original URI scheme kept, never credentials.
     display_root: str
+    # The URI scheme ("" for a local path) and output.storage_options (never credentials).
+    scheme: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_s3(self) -> bool:
+        return self.scheme == "s3"
 
     def join(self, *parts: str) -> str:
         return "/".join([self.root.rstrip("/"), *parts]) if self.root else "/".join(parts)
@@ -47,13 +65,51 @@ def _has_scheme(path: str) -> bool:
     return bool(sep) and len(head) > 1 and head.replace("+", "").replace("-", "").isalnum()
 
 
-def resolve_output(path: str) -> OutputLocation:
-    """Resolve ``output.path`` (plain path or URI); OutputError if it cannot be opened."""
+def location_of(output: OutputSpec) -> OutputLocation:
+    """The location of a spec's ``output`` (path and storage options)."""
+    return resolve_output(output.path, output.storage_options)
+
+
+def _with_options(path: str, scheme: str, options: Mapping[str, Any]) -> tuple[Any, str]:
+    """The filesystem of ``scheme`` built with ``options`` and the bucket/prefix root (no
+    ``from_uri``: it would ask the default endpoint for the bucket's region first)."""
+    factory = _OPTION_FILESYSTEMS.get(scheme)
+    if factory is None:
+        raise OutputError(
+            f"output.storage_options: not supported for {scheme}:// paths (only "
+            f"{', '.join(s + '://' for s in _OPTION_FILESYSTEMS)}); put the options in the URI"
+        )
+    rest = path.partition("://")[2].split("?", 1)[0]
+    try:
+        return factory(**dict(options)), rest.rstrip("/")
+    except TypeError as exc:
+        raise OutputError(
+            f"output.storage_options: not an option of pyarrow's {factory.__name__} "
+            f"({exc}); see its documentation for the accepted names"
+        ) from None
+
+
+@functools.lru_cache(maxsize=32)
+def _filesystem(path: str, scheme: str, options: tuple[tuple[str, Any], ...]) -> tuple[Any, str]:
+    """One filesystem per output for the whole process (an S3 client has connection pools and
+    credentials to set up; every snapshot, window and lock of a run share it)."""
+    if options:
+        return _with_options(path, scheme, dict(options))
+    return pafs.FileSystem.from_uri(path)
+
+
+def resolve_output(path: str, options: Mapping[str, Any] | None = None) -> OutputLocation:
+    """Resolve ``output.path`` (plain path or URI) with ``output.storage_options``; OutputError
+    if it cannot be opened."""
+    options = dict(options or {})
     if not _has_scheme(path):
+        if options:
+            raise OutputError("output.storage_options: only applies to object store paths")
         root = os.path.abspath(os.path.expanduser(path))
         return OutputLocation(pafs.LocalFileSystem(), root, True, root)
+    scheme = path.partition("://")[0].lower()
     try:
-        filesystem, root = pafs.FileSystem.from_uri(path)
+        filesystem, root = _filesystem(path, scheme, tuple(sorted(options.items())))
     except (ValueError, OSError, TypeError) as exc:
         # The URI may carry credentials (user info, ?secret_key=): show it redacted only.
         shown = redact_url(path)
@@ -62,6 +118,12 @@ def resolve_output(path: str) -> OutputLocation:
             f"output.path: cannot open {shown} ({type(exc).__name__}: {reason})"
         ) from None
     local = isinstance(filesystem, pafs.LocalFileSystem)
-    scheme = path.partition("://")[0]
     display_root = root if local else f"{scheme}://{root}"
-    return OutputLocation(filesystem, root.rstrip("/") or root, local, display_root)
+    return OutputLocation(
+        filesystem,
+        root.rstrip("/") or root,
+        local,
+        display_root,
+        "" if local else scheme,
+        options,
+    )

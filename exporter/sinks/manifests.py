@@ -7,36 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-import pyarrow.fs as pafs
-
-from exporter.sinks.fs import resolve_output
-from exporter.sinks.snapshot import MANIFEST_NAME, _Storage, snapshot_sort_key
+from exporter.sinks.fs import location_of
+from exporter.sinks.layout import complete_manifests_in
+from exporter.sinks.storage import Storage
 from exporter.spec import OutputSpec
 
 
 def complete_manifests(output: OutputSpec, export_name: str) -> list[dict[str, Any]]:
     """The manifests of ``export_name``'s complete snapshots, oldest first (an unreadable one is
     skipped: it cannot vouch for its window)."""
-    location = resolve_output(output.path)
-    storage = _Storage(location)
-    named = []
-    for info in storage.listdir(location.join(export_name)):
-        key = snapshot_sort_key(info.base_name)
-        if key is not None and info.type == pafs.FileType.Directory:
-            named.append((key, info.path))
-    manifests = []
-    for _, path in sorted(named):
-        raw = storage.read(f"{path}/{MANIFEST_NAME}")
-        if not raw:
-            continue
-        try:
-            manifest = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(manifest, dict):
-            manifests.append(manifest)
-    return manifests
+    location = location_of(output)
+    return complete_manifests_in(Storage(location), location.join(export_name))
 
 
 def merge_intervals(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -1,17 +1,26 @@
 """Snapshot lifecycle: layout, part rotation, atomic publish, checkpoint, manifest, resume.
 
-Layout (one directory per run of one export)::
+Layout (one directory per run of one export; ``layout.py`` lists it and is its one reader)::
 
     <output.path>/<export name>/snapshot=20261127T221500Z/
-        part-00000.parquet        durable parts (.jsonl / .jsonl.gz for JSONL)
-        .part-00001.parquet.tmp   the part being written (never a non-temp partial file)
+        _part-00000.parquet       durable parts while the snapshot is not committed
+        .part-00001.parquet.tmp   the part being written (local filesystem; never a partial file)
         _checkpoint.json          after each durable part: parts, record count, cursor, digest
         _INCOMPLETE               present from the start until the commit; says why on failure
+        _commit.json              the manifest to be, while the parts get their final names
+        part-00000.parquet        the parts, renamed at commit (.jsonl / .jsonl.gz for JSONL)
         _manifest.json            written LAST: the snapshot is complete exactly when it exists
+    <output.path>/<export name>/_latest.json   the newest complete snapshot, after its manifest
 
-Every file appears only through a rename from a temp name; on the local filesystem parts are
-fsync'd before the rename and the directory after it. Two snapshots started in the same second
-get ``-001``, ``-002``... suffixes (the directory is claimed with an exclusive mkdir locally).
+Uncommitted parts carry a leading ``_``, which Spark, pyarrow.dataset, DuckDB's hive discovery and
+globs on ``part-*`` skip: a reader never sees the data of a run that has not committed. The commit
+writes ``_commit.json``, renames every part (on object stores a copy plus a delete), writes the
+manifest, then removes the bookkeeping files. A run that dies among the renames leaves
+``_commit.json``; the next run of the export (under the run lock) finishes those renames and
+publishes that manifest, so nothing is lost or duplicated. On the local filesystem parts are
+fsync'd before each rename and the directory after it. Two snapshots started in the same second
+get ``-001``, ``-002``... suffixes; the name is claimed with an exclusive mkdir locally and a
+conditional put (``If-None-Match``) of ``_INCOMPLETE`` on S3 (``storage.py``).
 
 Parts rotate at page boundaries, because the cursor (what the paginator sends next) only exists
 per page: a part is closed before a page that would take it past ``rows_per_file`` and as soon as
@@ -26,8 +35,7 @@ import builtins
 import contextlib
 import hashlib
 import logging
-import os
-import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,29 +44,52 @@ from typing import Any, Literal
 
 import orjson
 import pyarrow as pa
-import pyarrow.fs as pafs
 
 from exporter.api import canonical
 from exporter.api.rawpage import RawPage
 from exporter.api.types import Endpoint
 from exporter.errors import OutputError, UsageError, redact_secrets
 from exporter.sinks.arrow_schema import schema_for, schema_to_json
+from exporter.sinks.commit import finish_interrupted_commits, publish_commit
 from exporter.sinks.convert import RecordConverter
-from exporter.sinks.fs import OutputLocation, resolve_output
+from exporter.sinks.fs import location_of
 from exporter.sinks.jsonl import JSONL_COMPRESSIONS, JsonlPartWriter
+from exporter.sinks.layout import (  # X as X: also imported from here by others
+    CHECKPOINT_NAME as CHECKPOINT_NAME,
+)
+from exporter.sinks.layout import (
+    INCOMPLETE_NAME as INCOMPLETE_NAME,
+)
+from exporter.sinks.layout import (
+    LATEST_NAME,
+    PART_RE,
+    SnapshotDir,
+    newest_manifest,
+    scan_export,
+    uncommitted_name,
+    update_latest,
+)
+from exporter.sinks.layout import (
+    MANIFEST_NAME as MANIFEST_NAME,
+)
+from exporter.sinks.layout import (
+    SNAPSHOT_PREFIX as SNAPSHOT_PREFIX,
+)
+from exporter.sinks.layout import (
+    snapshot_sort_key as snapshot_sort_key,
+)
 from exporter.sinks.parquet import PARQUET_COMPRESSIONS, ParquetPartWriter
 from exporter.sinks.parts import HashingStream, PartInfo, PartWriter
+from exporter.sinks.retention import prune
+from exporter.sinks.storage import Storage
 from exporter.spec import ExportSpec, OutputSpec
 
-MANIFEST_NAME = "_manifest.json"
-CHECKPOINT_NAME = "_checkpoint.json"
-INCOMPLETE_NAME = "_INCOMPLETE"
-SNAPSHOT_PREFIX = "snapshot="
 MANIFEST_VERSION = 1
 CHECKPOINT_VERSION = 1
-
-_SNAPSHOT_RE = re.compile(r"^snapshot=(\d{8}T\d{6}Z)(?:-(\d{3,}))?$")
-_PART_RE = re.compile(r"^part-(\d{5,})\.(parquet|jsonl|jsonl\.gz)$")
+_Storage = Storage  # the name other modules imported from here
+# Snapshot folders open for writing in this process (not an interrupted commit to finish).
+_OPEN_DIRS: set[str] = set()
+_OPEN_LOCK = threading.Lock()
 _JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
 RUNNING_REASON = "the export is running (or was killed)"
 RESUMED_REASON = "resumed (or killed again)"
@@ -142,14 +173,6 @@ def part_name(index: int, output: OutputSpec) -> str:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def snapshot_sort_key(name: str) -> tuple[str, int] | None:
-    """Order of snapshot directory names (timestamp, same-second sequence); None if not one."""
-    match = _SNAPSHOT_RE.match(name)
-    if match is None:
-        return None
-    return match.group(1), int(match.group(2) or 0)
 
 
 @dataclass
@@ -289,79 +312,6 @@ def make_manifest(
     )
 
 
-class _Storage:
-    """Small filesystem operations with local durability where the filesystem allows it."""
-
-    def __init__(self, location: OutputLocation) -> None:
-        self.loc = location
-        self.fs: pafs.FileSystem = location.filesystem
-
-    def fsync_file(self, path: str) -> None:
-        if self.loc.local:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-    def fsync_dir(self, path: str) -> None:
-        if self.loc.local:
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except OSError:
-                return
-            try:
-                os.fsync(fd)
-            except OSError:
-                pass  # some filesystems refuse fsync on directories; rename is still atomic
-            finally:
-                os.close(fd)
-
-    def publish(self, temp: str, final: str, directory: str) -> None:
-        """Make ``temp`` durable, then visible under ``final`` in one rename."""
-        self.fsync_file(temp)
-        self.fs.move(temp, final)
-        self.fsync_dir(directory)
-
-    def write_atomic(self, directory: str, name: str, data: bytes) -> None:
-        temp = f"{directory}/.{name}.tmp"
-        with self.fs.open_output_stream(temp) as out:
-            out.write(data)
-        self.publish(temp, f"{directory}/{name}", directory)
-
-    def read(self, path: str) -> bytes | None:
-        if self.info(path).type == pafs.FileType.NotFound:
-            return None
-        with self.fs.open_input_stream(path) as stream:
-            return stream.read()
-
-    def info(self, path: str) -> pafs.FileInfo:
-        return self.fs.get_file_info(path)
-
-    def listdir(self, path: str) -> list[pafs.FileInfo]:
-        selector = pafs.FileSelector(path, allow_not_found=True, recursive=False)
-        return self.fs.get_file_info(selector)
-
-    def delete(self, path: str) -> None:
-        if self.info(path).type != pafs.FileType.NotFound:
-            self.fs.delete_file(path)
-
-    def claim_dir(self, path: str) -> bool:
-        """Create ``path``; False if it already exists (exclusive on the local filesystem)."""
-        if self.loc.local:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            try:
-                os.mkdir(path)
-            except FileExistsError:
-                return False
-            return True
-        # Object stores have no exclusive create: check-then-create (documented limitation).
-        if self.info(path).type != pafs.FileType.NotFound:
-            return False
-        self.fs.create_dir(path, recursive=True)
-        return True
-
-
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -402,6 +352,8 @@ class SnapshotWriter:
         self.ctx = ctx
         self._storage = storage
         self.directory = directory
+        with _OPEN_LOCK:
+            _OPEN_DIRS.add(directory)
         self.started_at = started_at
         self._clock = clock
         self._t0 = time.monotonic()
@@ -536,15 +488,13 @@ class SnapshotWriter:
             schema=self._schema,
             children=children,
         )
-        with self._io("publish the manifest"):
-            # The manifest is the last data file and its presence alone says "complete".
-            # Only then are the bookkeeping files removed, marker last: a crash at any point
-            # leaves either a manifest (complete; a stale checkpoint/marker beside it is
-            # ignored) or no manifest AND the _INCOMPLETE marker, never an unmarked snapshot.
-            self._storage.write_atomic(self.directory, MANIFEST_NAME, manifest.to_json())
-            self._storage.delete(self._path(CHECKPOINT_NAME))
-            self._storage.delete(self._path(INCOMPLETE_NAME))
+        try:
+            with self._io("publish the manifest"):
+                publish_commit(self._storage, self.directory, manifest.to_dict())
+        finally:
+            self._closed()
         self._state = "committed"
+        after_commit(self._storage, self.directory, self.ctx.output, manifest.to_dict())
         return manifest
 
     def abort(self, reason: str, *, status: str = "failed") -> None:
@@ -553,6 +503,7 @@ class SnapshotWriter:
         if self._state != "open":
             return
         self._state = "aborted"
+        self._closed()
         part, temp = self._part, self._part_temp
         self._part = self._part_temp = None
         # Best effort: this runs on an error path and must not hide the original error.
@@ -566,6 +517,10 @@ class SnapshotWriter:
             self._write_marker(status, reason)
 
     # -- internals -------------------------------------------------------------------------
+    def _closed(self) -> None:
+        with _OPEN_LOCK:
+            _OPEN_DIRS.discard(self.directory)
+
     def _path(self, name: str) -> str:
         return f"{self.directory}/{name}"
 
@@ -580,7 +535,7 @@ class SnapshotWriter:
 
     def _open_part(self) -> None:
         name = self._part_name(len(self._parts))
-        temp = self._path(f".{name}.tmp")
+        temp = self._storage.temp_for(self._path(uncommitted_name(name)))
         with self._io("open a part"):
             stream = HashingStream(self._storage.fs.open_output_stream(temp))
             self._part_temp = temp
@@ -601,7 +556,7 @@ class SnapshotWriter:
         name = self._part_name(len(self._parts))
         with self._io("finish a part"):
             size, sha = part.close()
-            self._storage.publish(temp, self._path(name), self.directory)
+            self._storage.publish(temp, self._path(uncommitted_name(name)), self.directory)
         self._part = self._part_temp = None
         self._parts.append(PartInfo(name, part.rows, size, sha))
         self._durable_records = sum(p.rows for p in self._parts)
@@ -650,6 +605,26 @@ class SnapshotWriter:
         )
 
 
+def after_commit(
+    storage: Storage, directory: str, output: OutputSpec, manifest: dict[str, Any]
+) -> None:
+    """``_latest.json``, then ``output.keep``'s pruning (a pruning failure only warns: the
+    snapshot is committed and the next run prunes again)."""
+    export_dir = directory.rpartition("/")[0]
+    try:
+        update_latest(storage, export_dir, manifest)
+    except OSError as exc:
+        raise OutputError(
+            f"export {manifest.get('export')!r}: the snapshot {storage.loc.display(directory)} "
+            f"is committed, but {LATEST_NAME} could not be written: {exc}"
+        ) from exc
+    if output.keep is not None:
+        try:
+            prune(storage, export_dir, output.keep, str(manifest["snapshot"]))
+        except OSError as exc:
+            log.warning("output.keep: could not prune %s: %s", storage.loc.display(export_dir), exc)
+
+
 class _IoGuard:
     """Turns filesystem errors into OutputError naming the export and the step."""
 
@@ -682,19 +657,23 @@ def open_snapshot(
 
     ``resume=True`` refuses (``NotResumable``) an incomplete snapshot this spec cannot continue;
     ``resume="auto"`` starts a fresh snapshot instead and logs why (for cron: a spec change must
-    not make every later run fail).
+    not make every later run fail). Commits a crash interrupted are finished first.
     """
-    location = resolve_output(ctx.output.path)
-    storage = _Storage(location)
+    location = location_of(ctx.output)
+    storage = Storage(location)
     moment = (now or _utcnow()).astimezone(UTC)
     tick = clock or _utcnow
     export_dir = location.join(ctx.export.name)
     try:
+        with _OPEN_LOCK:
+            busy = set(_OPEN_DIRS)  # before the listing: a commit seen there is not ours
+        snapshots = scan_export(storage, export_dir)
+        finish_interrupted_commits(storage, export_dir, snapshots, busy)
         if resume:
             if ctx.incremental is not None:
-                found = _find_window_resumable(storage, export_dir, export_digest(ctx))
+                found = _find_window_resumable(storage, snapshots, export_digest(ctx))
             else:
-                found = _find_resumable(storage, export_dir)
+                found = _find_resumable(snapshots)
             if found is not None:
                 try:
                     return _resume(ctx, storage, found, moment, tick)
@@ -715,21 +694,23 @@ def open_snapshot(
         ) from exc
 
 
-def claim_snapshot_dir(storage: _Storage, export_dir: str, moment: datetime) -> str:
-    """A new snapshot directory named after ``moment`` (``-001``... within one second)."""
+def claim_snapshot_dir(storage: Storage, export_dir: str, moment: datetime) -> str:
+    """A new snapshot directory named after ``moment`` (``-001``... within one second), claimed
+    with its first ``_INCOMPLETE`` marker (exclusive locally and on S3, see storage.py)."""
     stamp = moment.strftime("%Y%m%dT%H%M%SZ")
+    claim = orjson.dumps({"status": "starting", "started_at": _iso(moment)})
     sequence = 0
     while True:
         suffix = f"-{sequence:03d}" if sequence else ""
         directory = f"{export_dir}/{SNAPSHOT_PREFIX}{stamp}{suffix}"
-        if storage.claim_dir(directory):
+        if storage.claim_dir(directory, INCOMPLETE_NAME, claim):
             return directory
         sequence += 1
 
 
 def _fresh(
     ctx: SnapshotContext,
-    storage: _Storage,
+    storage: Storage,
     export_dir: str,
     moment: datetime,
     clock: Callable[[], datetime],
@@ -745,38 +726,20 @@ class ApiSwitchRefused(UsageError):
     shape into an export whose snapshots hold the other's (issue 14); exit 2."""
 
 
-def snapshot_dirs(storage: _Storage, export_dir: str) -> list[str]:
+def snapshot_dirs(storage: Storage, export_dir: str) -> list[str]:
     """The snapshot directories of an export folder, newest first."""
-    named = []
-    for info in storage.listdir(export_dir):
-        key = snapshot_sort_key(info.base_name)
-        if key is not None and info.type == pafs.FileType.Directory:
-            named.append((key, info.path))
-    return [path for _, path in sorted(named, reverse=True)]
-
-
-def _newest_manifest(storage: _Storage, export_dir: str) -> dict[str, Any] | None:
-    """The manifest of the newest complete snapshot of an export folder, or None."""
-    for path in snapshot_dirs(storage, export_dir):
-        raw = storage.read(f"{path}/{MANIFEST_NAME}")
-        if raw is not None:
-            try:
-                data = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                continue
-            return data if isinstance(data, dict) else None
-    return None
+    return [s.path for s in reversed(scan_export(storage, export_dir))]
 
 
 def refuse_api_switch(output: OutputSpec, export_names: list[str], api: str) -> None:
     """Raise ``ApiSwitchRefused`` naming every export whose newest complete snapshot came from
     another API than ``api`` (native records of two APIs in one folder break its readers)."""
     try:
-        location = resolve_output(output.path)
-        storage = _Storage(location)
+        location = location_of(output)
+        storage = Storage(location)
         found = []
         for name in export_names:
-            manifest = _newest_manifest(storage, location.join(name))
+            manifest = newest_manifest(storage, location.join(name))
             before = manifest.get("api_version") if manifest else None
             if isinstance(before, str) and before != api:
                 found.append(f"{name} ({before}, {location.display(location.join(name))})")
@@ -792,40 +755,43 @@ def refuse_api_switch(output: OutputSpec, export_names: list[str], api: str) -> 
         )
 
 
-def _find_resumable(storage: _Storage, export_dir: str) -> str | None:
+def _find_resumable(snapshots: list[SnapshotDir]) -> SnapshotDir | None:
     """The newest snapshot with a checkpoint and no manifest, newer than any complete one."""
-    for path in snapshot_dirs(storage, export_dir):
-        if storage.info(f"{path}/{MANIFEST_NAME}").type != pafs.FileType.NotFound:
+    for snapshot in reversed(snapshots):
+        if snapshot.complete:
             return None  # a complete snapshot is newer than any incomplete one left below it
-        if storage.info(f"{path}/{CHECKPOINT_NAME}").type != pafs.FileType.NotFound:
-            return path
+        if snapshot.has(CHECKPOINT_NAME):
+            return snapshot
     return None
 
 
-def _find_window_resumable(storage: _Storage, export_dir: str, digest: str) -> str | None:
+def _find_window_resumable(
+    storage: Storage, snapshots: list[SnapshotDir], digest: str
+) -> SnapshotDir | None:
     """The newest checkpointed snapshot without a manifest of the same window (its filter holds
     the window, so the digest names it): an incremental export's windows are snapshots of one
     folder, committed in any order, so a newer complete one does not hide it."""
-    for path in snapshot_dirs(storage, export_dir):
-        if storage.info(f"{path}/{MANIFEST_NAME}").type != pafs.FileType.NotFound:
+    for snapshot in reversed(snapshots):
+        if snapshot.complete or not snapshot.has(CHECKPOINT_NAME):
             continue
-        raw = storage.read(f"{path}/{CHECKPOINT_NAME}")
+        raw = storage.read(f"{snapshot.path}/{CHECKPOINT_NAME}")
         try:
             checkpoint = orjson.loads(raw) if raw else None
         except orjson.JSONDecodeError:
             continue
         if isinstance(checkpoint, dict) and checkpoint.get("export_digest") == digest:
-            return path
+            return snapshot
     return None
 
 
 def _resume(
     ctx: SnapshotContext,
-    storage: _Storage,
-    directory: str,
+    storage: Storage,
+    snapshot: SnapshotDir,
     moment: datetime,
     clock: Callable[[], datetime],
 ) -> SnapshotWriter:
+    directory = snapshot.path
     shown = storage.loc.display(directory)
     name = ctx.export.name
     raw = storage.read(f"{directory}/{CHECKPOINT_NAME}")
@@ -859,18 +825,20 @@ def _resume(
         )
     if records != sum(p.rows for p in parts):
         raise NotResumable(name, shown, "its checkpoint is inconsistent")
-    durable = {p.name: p for p in parts}
-    for info in storage.listdir(directory):
-        base = info.base_name
-        if base.endswith(".tmp") or (_PART_RE.match(base) and base not in durable):
-            storage.delete(info.path)  # written after the last checkpoint: re-fetched on resume
+    durable = {uncommitted_name(p.name) for p in parts}
+    for relative in list(snapshot.files):
+        base = relative.rpartition("/")[2]
+        if base.endswith(".tmp") or (PART_RE.match(base) and relative not in durable):
+            # written after the last checkpoint: re-fetched on resume
+            storage.delete(f"{directory}/{relative}")
+            del snapshot.files[relative]
     for part in parts:
-        info = storage.info(f"{directory}/{part.name}")
-        if info.type == pafs.FileType.NotFound or info.size != part.bytes:
+        if snapshot.files.get(uncommitted_name(part.name)) != part.bytes:
             raise NotResumable(
                 name,
                 shown,
-                f"part {part.name} is missing or has a different size than its checkpoint says",
+                f"part {uncommitted_name(part.name)} is missing or has a different size than "
+                "its checkpoint says",
             )
     resumed_at.append(_iso(moment))
     writer = SnapshotWriter(

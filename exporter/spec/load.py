@@ -38,12 +38,14 @@ from exporter.spec.model import (
     LimitsSpec,
     OutputSpec,
     ParentSpec,
+    PartitionSpec,
     RetrySpec,
     SortSpec,
     SourceSpec,
     TableSpec,
     TlsSpec,
 )
+from exporter.spec.output_checks import output_problems
 from exporter.spec.reader import parse_yaml, read_spec_file, read_spec_stream
 from exporter.spec.tables import table_problems
 from exporter.spec.timespec import parse_duration
@@ -242,7 +244,8 @@ def _resolve(
     problems += non_finite_problems(resolved)
     reported = {problem.path for problem in problems}
     checks = schema_problems(schema, resolved) + auth_key_problems(schema, resolved)
-    checks += url_problems(resolved) + rules.problems(resolved) + table_problems(resolved)
+    checks += url_problems(resolved) + output_problems(resolved) + rules.problems(resolved)
+    checks += table_problems(resolved)
     problems += [problem for problem in checks if problem.path not in reported]
     return resolved, scrub(problems, secret_values(schema, resolved) + url_secrets(resolved))
 
@@ -306,6 +309,8 @@ def _build_output(output: dict[str, Any]) -> OutputSpec:
     values = dict(output)
     if "table" in values:
         values["table"] = TableSpec(**values["table"])
+    if "partition_by" in values:
+        values["partition_by"] = PartitionSpec(**values["partition_by"])
     return OutputSpec(**values)
 
 

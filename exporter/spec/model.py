@@ -147,6 +147,20 @@ class TableSpec:
 
 
 @dataclass(frozen=True)
+class PartitionSpec:
+    """``output.partition_by``: Hive-style date partitions inside a snapshot (issue 18)."""
+
+    field: str
+    granularity: str = "day"  # day | month
+
+    @property
+    def column(self) -> str:
+        """The partition folder's key: ``<field>_<granularity>`` (not the field itself, whose
+        values stay in the files with their own type)."""
+        return f"{self.field}_{self.granularity}"
+
+
+@dataclass(frozen=True)
 class OutputSpec:
     format: str = "parquet"
     path: str = "./exports"
@@ -156,6 +170,11 @@ class OutputSpec:
     # canonical: v2's field names and types whatever the API (issue 14); native: as the API sent.
     schema: str = "canonical"
     table: TableSpec | None = None
+    # Object store filesystem options (endpoint_override, region...); never credentials.
+    storage_options: Mapping[str, Any] = field(default_factory=dict)
+    # Retention: the newest N complete snapshots per export (None: all).
+    keep: int | None = None
+    partition_by: PartitionSpec | None = None
 
     @property
     def effective_compression(self) -> str:
