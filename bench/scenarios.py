@@ -398,9 +398,16 @@ def slow_server(cfg: Config) -> ScenarioResult:
     return result
 
 
+def _s3_export(cfg: Config) -> ScenarioResult:
+    from s3_output import s3_export  # its own module (imports this one)
+
+    return s3_export(cfg)
+
+
 SCENARIOS: dict[str, Callable[[Config], ScenarioResult]] = {
     "fast": fast_server,
     "v2": v2_fast_server,
     "big": big_export,
     "slow": slow_server,
+    "s3": _s3_export,
 }

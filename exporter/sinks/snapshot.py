@@ -79,6 +79,7 @@ from exporter.sinks.layout import (
     snapshot_sort_key as snapshot_sort_key,
 )
 from exporter.sinks.parquet import PARQUET_COMPRESSIONS, ParquetPartWriter
+from exporter.sinks.partitions import Partitioner
 from exporter.sinks.parts import HashingStream, PartInfo, PartWriter
 from exporter.sinks.retention import prune
 from exporter.sinks.storage import Storage
@@ -378,6 +379,14 @@ class SnapshotWriter:
             self._schema = self._converter.schema
             if self._canonical is not None:
                 self._schema = schema_for(self._canonical.endpoint, ctx.export)
+        # output.partition_by: one open part per partition folder, closed together.
+        self._partitioner: Partitioner | None = None
+        self._keyed: dict[str, tuple[PartWriter, str, str]] = {}  # folder -> part, temp, name
+        self._keyed_rows = 0
+        if output.partition_by is not None:
+            shape = self._canonical.endpoint if self._canonical is not None else ctx.endpoint
+            fields = (self._schema or schema_for(shape, ctx.export)).names
+            self._partitioner = Partitioner(output.partition_by, ctx.export.name, fields)
 
     # -- public surface --------------------------------------------------------------------
     @property
@@ -452,6 +461,12 @@ class SnapshotWriter:
                 batch = self.convert(records, raw=raw)
             if self._converter is None and self._canonical is not None and records:
                 records = self._canonical.convert_records(records)  # JSONL: v2-shaped dicts
+            if self._partitioner is not None:
+                self._write_keyed(records, batch, count, limit)
+                self._cursor = cursor
+                if self._keyed_rows >= limit:
+                    self._close_keyed()
+                return
             if self._part is not None and self._part.rows + count > limit:
                 self._close_part()
             if self._part is None:
@@ -470,6 +485,8 @@ class SnapshotWriter:
         """Publish the manifest; ``children``: the committed snapshots of a parent's
         dependent exports, named in it."""
         self._require_open("commit")
+        if self._keyed:
+            self._close_keyed()
         if self._part is None and not self._parts:
             self._open_part()  # an empty export still gets one (empty) part with the schema
         if self._part is not None:
@@ -504,15 +521,17 @@ class SnapshotWriter:
             return
         self._state = "aborted"
         self._closed()
-        part, temp = self._part, self._part_temp
+        open_parts = [(self._part, self._part_temp)] + [(p, t) for p, t, _ in self._keyed.values()]
         self._part = self._part_temp = None
-        # Best effort: this runs on an error path and must not hide the original error.
-        with contextlib.suppress(OSError, pa.ArrowException):
-            if part is not None:
-                part.discard()
-        with contextlib.suppress(OSError, pa.ArrowException):
-            if temp is not None:
-                self._storage.delete(temp)
+        self._keyed = {}
+        for part, temp in open_parts:
+            # Best effort: this runs on an error path and must not hide the original error.
+            with contextlib.suppress(OSError, pa.ArrowException):
+                if part is not None:
+                    part.discard()
+            with contextlib.suppress(OSError, pa.ArrowException):
+                if temp is not None:
+                    self._storage.delete(temp)
         with contextlib.suppress(OSError, pa.ArrowException):
             self._write_marker(status, reason)
 
@@ -533,22 +552,63 @@ class SnapshotWriter:
     def _io(self, action: str) -> _IoGuard:
         return _IoGuard(self, action)
 
-    def _open_part(self) -> None:
-        name = self._part_name(len(self._parts))
+    def _new_part(self, name: str) -> tuple[PartWriter, str]:
+        """An open part bound for ``name`` (relative to the snapshot) and its temp path."""
         temp = self._storage.temp_for(self._path(uncommitted_name(name)))
         with self._io("open a part"):
+            if "/" in name:
+                self._storage.ensure_dir(self._path(name.rpartition("/")[0]))
             stream = HashingStream(self._storage.fs.open_output_stream(temp))
-            self._part_temp = temp
             if self._converter is not None:
                 assert self._schema is not None
-                self._part = ParquetPartWriter(
+                part: PartWriter = ParquetPartWriter(
                     stream,
                     self._schema,
                     self.ctx.output.effective_compression,
                     self.ctx.output.row_group_size,
                 )
             else:
-                self._part = JsonlPartWriter(stream, self.ctx.output.effective_compression)
+                part = JsonlPartWriter(stream, self.ctx.output.effective_compression)
+        return part, temp
+
+    def _open_part(self) -> None:
+        self._part, self._part_temp = self._new_part(self._part_name(len(self._parts)))
+
+    def _write_keyed(
+        self,
+        records: list[dict[str, Any]] | None,
+        batch: pa.RecordBatch | None,
+        count: int,
+        limit: int,
+    ) -> None:
+        """A page split into its partitions. All open parts close together (so the checkpoint's
+        cursor covers every row written): before a page that would take them past
+        ``rows_per_file`` rows in all, and once they reach it."""
+        assert self._partitioner is not None
+        if self._keyed and self._keyed_rows + count > limit:
+            self._close_keyed()
+        for folder, rows, piece in self._partitioner.split(records, batch):
+            if folder not in self._keyed:
+                index = len(self._parts) + len(self._keyed)
+                name = f"{folder}/{self._part_name(index)}"
+                self._keyed[folder] = (*self._new_part(name), name)
+            with self._io("write a part"):
+                self._keyed[folder][0].write(rows, piece)
+        self._keyed_rows += count
+        self._records += count
+
+    def _close_keyed(self) -> None:
+        for part, temp, name in self._keyed.values():
+            with self._io("finish a part"):
+                size, sha = part.close()
+                folder = self._path(name.rpartition("/")[0])
+                self._storage.publish(temp, self._path(uncommitted_name(name)), folder)
+            self._parts.append(PartInfo(name, part.rows, size, sha))
+        self._keyed = {}
+        self._keyed_rows = 0
+        self._durable_records = sum(p.rows for p in self._parts)
+        self._write_checkpoint()
+        self.mark_in_progress()
 
     def _close_part(self) -> None:
         part, temp = self._part, self._part_temp
