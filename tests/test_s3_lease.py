@@ -178,3 +178,32 @@ def test_a_sigkilled_runs_lease_expires_then_the_next_run_takes_over_and_resumes
     truth = sim.truth("process-instances")
     assert len(keys_read) == len(set(keys_read)) == len(truth)
     assert not [k for k in s3_server.keys(bucket) if "/_part-" in k]
+
+
+def test_ls_of_an_s3_output_shows_snapshots_latest_and_the_lease_holder(
+    simulator: Simulator, s3_server: Any, tmp_path: Path
+) -> None:
+    bucket = s3_server.new_bucket()
+    spec = tmp_path / "job.yaml"
+    spec.write_text(yaml.safe_dump(spec_document(simulator, s3_server, bucket)))
+    assert cli(spec).returncode == 0
+    holder = s3_lock(s3_server, bucket)
+    holder.acquire(Holder("ls-host", 77, "2026-11-27T22:15:00Z", "run-ls"))
+    try:
+        shown = subprocess.run(
+            [sys.executable, "-m", "exporter", "ls", str(spec), "--json"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        holder.release()
+    assert shown.returncode == 0, shown.stderr
+    assert "ls-host" in shown.stdout and "run-ls" in shown.stdout
+    blob = orjson.dumps(orjson.loads(shown.stdout)).decode()
+    assert '"held":true' in blob
+    latest = exporter.latest_snapshot(f"s3://{bucket}/out", "pi", s3_server.storage_options)
+    assert latest is not None
+    assert f'"latest_complete":"{latest.snapshot}"' in blob
+    assert '"latest_pointer":{' in blob and f'"snapshot":"{latest.snapshot}"' in blob

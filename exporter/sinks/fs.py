@@ -4,10 +4,11 @@ Every byte the sinks write goes through the ``pyarrow.fs.FileSystem`` returned h
 stores (``s3://``, ``gs://``, ``abfs://``) slot in without redesign. Plain paths (absolute or
 relative to the current working directory) and ``file://`` URIs give the local filesystem.
 
-Atomicity is local-filesystem semantics: ``rename`` within one directory is atomic and ``fsync``
-makes a file durable before it becomes visible. Object stores have neither (a "move" there is a
-copy plus delete); on them the protocol still holds because readers trust only the files listed
-in ``_manifest.json``, which is written last (see README "Output layout and manifest").
+``output.storage_options`` become the filesystem's keyword arguments (``S3FileSystem`` /
+``GcsFileSystem``); credentials come from the store's own environment and profile chains. One
+filesystem per output is built per process (``_filesystem``) and shared by every snapshot, window
+and lock. How the publish protocol copes with stores where a rename is a copy plus a delete is in
+``storage.py`` and ``snapshot.py``.
 """
 
 from __future__ import annotations
@@ -89,6 +90,10 @@ def _with_options(path: str, scheme: str, options: Mapping[str, Any]) -> tuple[A
         ) from None
 
 
+# Object stores: built once per process (a client, its pools and credentials); others each time.
+_CACHED_SCHEMES = ("s3", "gs", "gcs", "abfs", "abfss", "az")
+
+
 @functools.lru_cache(maxsize=32)
 def _filesystem(path: str, scheme: str, options: tuple[tuple[str, Any], ...]) -> tuple[Any, str]:
     """One filesystem per output for the whole process (an S3 client has connection pools and
@@ -109,7 +114,10 @@ def resolve_output(path: str, options: Mapping[str, Any] | None = None) -> Outpu
         return OutputLocation(pafs.LocalFileSystem(), root, True, root)
     scheme = path.partition("://")[0].lower()
     try:
-        filesystem, root = _filesystem(path, scheme, tuple(sorted(options.items())))
+        if scheme in _CACHED_SCHEMES:
+            filesystem, root = _filesystem(path, scheme, tuple(sorted(options.items())))
+        else:
+            filesystem, root = _filesystem.__wrapped__(path, scheme, tuple(options.items()))
     except (ValueError, OSError, TypeError) as exc:
         # The URI may carry credentials (user info, ?secret_key=): show it redacted only.
         shown = redact_url(path)
