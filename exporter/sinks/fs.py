@@ -18,11 +18,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pyarrow.fs as pafs
 
 from exporter.errors import OutputError, redact_url
 from exporter.spec import OutputSpec
+from exporter.spec.output_checks import is_secret_option
 
 # The pyarrow filesystem built from ``output.storage_options`` for each object-store scheme.
 _OPTION_FILESYSTEMS: dict[str, Any] = {
@@ -127,6 +129,11 @@ def resolve_output(path: str, options: Mapping[str, Any] | None = None) -> Outpu
         ) from None
     local = isinstance(filesystem, pafs.LocalFileSystem)
     display_root = root if local else f"{scheme}://{root}"
+    if not options and "?" in path:
+        # Options given as URI query parameters (s3://b/p?endpoint_override=...): the
+        # conditional-put client of s3:// (storage.py) needs them too.
+        query = parse_qsl(urlsplit(path).query)
+        options = {k: v for k, v in query if not is_secret_option(k)}
     return OutputLocation(
         filesystem,
         root.rstrip("/") or root,
