@@ -5,7 +5,7 @@ Layout of a sharded snapshot (the publish protocol of ``snapshot.py``, per shard
     <export>/snapshot=20261201T170000Z/
         _plan.json                 the plan every shard reads (written before any shard runs)
         _INCOMPLETE                until the commit
-        part-0003-00000.parquet    shard 3's durable parts
+        _part-0003-00000.parquet   shard 3's durable parts (part-0003-00000.parquet at commit)
         _checkpoint-0003.json      shard 3's checkpoint (its parts and cursor: resume per shard)
         _shard-0003.json           shard 3 finished: its parts, records and request counts
         _manifest.json             written LAST by the commit, once every shard has its marker
@@ -32,7 +32,9 @@ import pyarrow.fs as pafs
 
 from exporter.api.shards import ShardPlan
 from exporter.errors import OutputError, UsageError, redact_secrets
-from exporter.sinks.fs import resolve_output
+from exporter.sinks.commit import publish_commit
+from exporter.sinks.fs import location_of
+from exporter.sinks.layout import uncommitted_name
 from exporter.sinks.parts import PartInfo
 from exporter.sinks.snapshot import (
     INCOMPLETE_NAME,
@@ -43,6 +45,7 @@ from exporter.sinks.snapshot import (
     SnapshotWriter,
     _iso,
     _Storage,
+    after_commit,
     claim_snapshot_dir,
     export_digest,
     make_manifest,
@@ -215,7 +218,7 @@ class ShardedSnapshot:
             raise NotResumable(self.ctx.export.name, shown, "it was written by another export spec")
         self._drop_files(index, keep={p.name for p in parts})
         for part in parts:
-            info = self.storage.info(self._path(part.name))
+            info = self.storage.info(self._path(uncommitted_name(part.name)))
             if info.type == pafs.FileType.NotFound or info.size != part.bytes:
                 raise NotResumable(
                     self.ctx.export.name, shown, f"part {part.name} is missing or changed size"
@@ -234,7 +237,8 @@ class ShardedSnapshot:
 
     def _drop_files(self, index: int, keep: set[str]) -> None:
         """Shard ``index``'s parts written after its last checkpoint (fetched again)."""
-        prefix = f"part-{index:04d}-"
+        prefix = f"_part-{index:04d}-"
+        keep = {uncommitted_name(name) for name in keep}
         for info in self.storage.listdir(self.directory):
             base = info.base_name
             own = base.startswith((prefix, f".{prefix}"))
@@ -283,7 +287,9 @@ class ShardedSnapshot:
             schema=schema,
         )
         try:
-            self.storage.write_atomic(self.directory, MANIFEST_NAME, manifest.to_json())
+            # The parts get their final names, then the manifest (the commit protocol of
+            # commit.py: a crash in between is finished by the next run of the export).
+            publish_commit(self.storage, self.directory, manifest.to_dict())
             for shard in self.plan.shards:
                 self.storage.delete(self._path(checkpoint_name(shard.index)))
             self.storage.delete(self._path(INCOMPLETE_NAME))
@@ -292,12 +298,15 @@ class ShardedSnapshot:
                 f"export {self.ctx.export.name!r}: could not publish the manifest in "
                 f"{self.location}: {exc}"
             ) from exc
+        after_commit(self.storage, self.directory, self.ctx.output, manifest.to_dict())
         return manifest
 
     def _schema(self) -> Any:
         """The records' Arrow schema (Parquet), as a writer of this context has it (making a
         writer touches no file)."""
-        return SnapshotWriter(self.ctx, self.storage, self.directory, self.started_at)._schema
+        writer = SnapshotWriter(self.ctx, self.storage, self.directory, self.started_at)
+        writer._closed()  # not a snapshot being written
+        return writer._schema
 
     def mark(self, status: str, reason: str) -> None:
         """(Re)write the snapshot's ``_INCOMPLETE`` marker."""
@@ -382,7 +391,7 @@ def open_sharded(
 ) -> ShardedSnapshot:
     """A fresh sharded snapshot of ``make_plan()``, or with ``resume`` the newest unfinished
     one of the same export (its plan, its finished shards and checkpoints)."""
-    location = resolve_output(ctx.output.path)
+    location = location_of(ctx.output)
     storage = _Storage(location)
     export_dir = location.join(ctx.export.name)
     try:
@@ -416,6 +425,9 @@ def _claim_pointer(storage: _Storage, path: str, data: bytes) -> bool:
         finally:
             os.unlink(temp)
         return True
+    conditional = storage.conditional
+    if conditional is not None:  # S3: If-None-Match, exclusive like the link above
+        return conditional.put_if_absent(path, data) is not None
     if storage.info(path).type != pafs.FileType.NotFound:
         return False
     with storage.fs.open_output_stream(path) as out:
@@ -426,7 +438,7 @@ def _claim_pointer(storage: _Storage, path: str, data: bytes) -> bool:
 def run_snapshot(ctx: SnapshotContext, run_id: str, make_plan: Any) -> ShardedSnapshot:
     """The snapshot run ``run_id`` writes: found through its pointer, or created (with the plan
     ``make_plan()`` gives) by the first process of the run to get here."""
-    location = resolve_output(ctx.output.path)
+    location = location_of(ctx.output)
     storage = _Storage(location)
     export_dir = location.join(ctx.export.name)
     pointer = f"{export_dir}/{pointer_name(check_run_id(run_id))}"
@@ -454,7 +466,7 @@ def run_snapshot(ctx: SnapshotContext, run_id: str, make_plan: Any) -> ShardedSn
 
 def find_run_snapshot(ctx: SnapshotContext, run_id: str) -> ShardedSnapshot | None:
     """The snapshot of run ``run_id`` (None when no process of it has started)."""
-    location = resolve_output(ctx.output.path)
+    location = location_of(ctx.output)
     storage = _Storage(location)
     export_dir = location.join(ctx.export.name)
     raw = storage.read(f"{export_dir}/{pointer_name(check_run_id(run_id))}")
@@ -483,7 +495,7 @@ def find_run_snapshot(ctx: SnapshotContext, run_id: str) -> ShardedSnapshot | No
 
 def stored_api(output: Any, export: str, run_id: str) -> str | None:
     """The API run ``run_id``'s plan of ``export`` was made for (``source.api: auto``)."""
-    location = resolve_output(output.path)
+    location = location_of(output)
     storage = _Storage(location)
     export_dir = location.join(export)
     raw = storage.read(f"{export_dir}/{pointer_name(check_run_id(run_id))}")

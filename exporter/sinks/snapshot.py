@@ -759,7 +759,10 @@ def claim_snapshot_dir(storage: Storage, export_dir: str, moment: datetime) -> s
     with its first ``_INCOMPLETE`` marker (exclusive locally and on S3, see storage.py)."""
     stamp = moment.strftime("%Y%m%dT%H%M%SZ")
     claim = orjson.dumps({"status": "starting", "started_at": _iso(moment)})
-    sequence = 0
+    # After the newest snapshot of that second (retention may have freed an older name, and a
+    # reused one would sort before snapshots written after it).
+    taken = [snapshot_sort_key(info.base_name) for info in storage.listdir(export_dir)]
+    sequence = 1 + max((key[1] for key in taken if key and key[0] == stamp), default=-1)
     while True:
         suffix = f"-{sequence:03d}" if sequence else ""
         directory = f"{export_dir}/{SNAPSHOT_PREFIX}{stamp}{suffix}"
