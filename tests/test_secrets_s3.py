@@ -79,3 +79,20 @@ def test_credentials_in_the_spec_are_refused_without_echo(
     assert done.returncode == EXIT_INVALID
     assert "output.path" in done.stderr and "credentials" in done.stderr
     assert secret not in done.stdout + done.stderr
+
+
+def test_storage_options_on_a_path_that_takes_none_are_refused() -> None:
+    import pytest
+
+    from exporter.errors import SpecError
+    from exporter.spec.load import NoRegistryRules, load_document
+
+    for path in ("./out", "abfs://c@acct.dfs.core.windows.net/o"):
+        document = {
+            "version": 1,
+            "source": {"base_url": "http://127.0.0.1:1"},
+            "exports": [{"endpoint": "incidents"}],
+            "output": {"path": path, "storage_options": {"region": "x"}},
+        }
+        with pytest.raises(SpecError, match=r"output\.storage_options: only applies to an s3://"):
+            load_document(document, None, {}, rules=NoRegistryRules())
