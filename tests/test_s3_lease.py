@@ -120,14 +120,14 @@ def test_two_runs_racing_for_a_free_lease_one_wins(s3_server: Any) -> None:
 def test_the_holder_renews_its_lease_so_it_outlives_its_first_expiry(
     s3_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("OPERATE_EXPORT_LEASE_SECONDS", "1.5")
+    monkeypatch.setenv("OPERATE_EXPORT_LEASE_SECONDS", "3")
     bucket = s3_server.new_bucket()
     holder = s3_lock(s3_server, bucket)
     holder.acquire(Holder("h", 1, "2026-11-27T22:15:00Z", "run-1"))
     try:
         first = lease_of(s3_server, bucket)
         assert first is not None
-        time.sleep(2.5)  # past the first expiry: only renewal keeps it
+        time.sleep(4)  # past the first expiry: only renewal (every second) keeps it
         renewed = lease_of(s3_server, bucket)
         assert renewed is not None and renewed["expires_at"] > first["expires_at"]
         with pytest.raises(RunLocked, match="run-1"):
@@ -143,7 +143,7 @@ def test_a_sigkilled_runs_lease_expires_then_the_next_run_takes_over_and_resumes
     bucket = s3_server.new_bucket()
     spec = tmp_path / "job.yaml"
     spec.write_text(yaml.safe_dump(spec_document(sim, s3_server, bucket)))
-    env = {**os.environ, "OPERATE_EXPORT_LEASE_SECONDS": "4"}
+    env = {**os.environ, "OPERATE_EXPORT_LEASE_SECONDS": "6"}
     process = subprocess.Popen(
         [sys.executable, "-m", "exporter", "run", str(spec), "--quiet"],
         cwd=REPO,
@@ -168,7 +168,7 @@ def test_a_sigkilled_runs_lease_expires_then_the_next_run_takes_over_and_resumes
     assert left is not None
     expires = dt.datetime.fromisoformat(left["expires_at"].replace("Z", "+00:00"))
     time.sleep(max(0.0, (expires - dt.datetime.now(dt.UTC)).total_seconds()) + 0.2)
-    resumed = cli(spec, "--resume", lease_seconds=4)
+    resumed = cli(spec, "--resume", lease_seconds=6)
     assert resumed.returncode == 0, resumed.stderr
 
     latest = exporter.latest_snapshot(f"s3://{bucket}/out", "pi", s3_server.storage_options)
