@@ -102,3 +102,29 @@ def test_a_partition_field_the_records_do_not_have_is_an_error(
     assert not result.ok
     assert "output.partition_by.field 'startDat'" in str(result.exports[0].error)
     assert OutputError.exit_code == 1
+
+
+def test_partitions_on_s3(simulator: Simulator, s3_server: Any) -> None:
+    bucket = s3_server.new_bucket()
+    spec = exporter.load_spec(
+        {
+            "version": 1,
+            "source": {"base_url": simulator.base_url, "api": "v1"},
+            "exports": [{"endpoint": "process-instances", "name": "pi"}],
+            "output": {
+                "path": f"s3://{bucket}/o",
+                "storage_options": s3_server.storage_options,
+                "partition_by": {"field": "endDate", "granularity": "month"},
+            },
+        }
+    )
+    assert exporter.run_job(spec, exporter.RunOptions(quiet=True)).ok
+    latest = exporter.latest_snapshot(f"s3://{bucket}/o", "pi", s3_server.storage_options)
+    assert latest is not None
+    snapshot = f"{bucket}/o/pi/{latest.snapshot}"
+    table = ds.dataset(snapshot, filesystem=latest.filesystem, partitioning="hive").to_table()
+    seen: dict[str, int] = {}
+    for value in table.column("endDate_month").to_pylist():
+        seen[str(value)] = seen.get(str(value), 0) + 1
+    assert seen == expected_folders(simulator, 7)
+    assert not [k for k in s3_server.keys(bucket) if "/_part-" in k]
