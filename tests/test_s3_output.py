@@ -176,3 +176,22 @@ def test_a_commit_cut_short_between_renames_is_finished_by_the_next_run(
     table = ds.dataset(latest.paths, filesystem=latest.filesystem).to_table()
     assert table.num_rows == 100
     assert len(set(table.column("processInstanceKey").to_pylist())) == 100
+
+
+def test_a_current_state_table_on_s3_with_storage_options(
+    make_simulator: Any, s3_server: Any
+) -> None:
+    """output.table (issue 20) finds the store through output.storage_options too (the run
+    lock, the snapshots and the Delta table all on the S3 server; no options in the URI)."""
+    from deltalake import DeltaTable
+    from tables_helpers import TABLE, table_spec
+
+    sim = make_simulator(scale=60, seed=11, live=True, api="both")
+    bucket = s3_server.new_bucket()
+    doc = table_spec(sim.base_url, f"s3://{bucket}/out", "v2")
+    doc["output"]["storage_options"] = s3_server.storage_options
+    result = exporter.run_job(exporter.load_spec(doc), exporter.RunOptions(quiet=True))
+    assert result.ok, [e.error for e in result.failed]
+    reader = {"AWS_ENDPOINT_URL": s3_server.endpoint_url, "AWS_ALLOW_HTTP": "true"}
+    table = DeltaTable(f"s3://{bucket}/out/_tables/{TABLE}", storage_options=reader)
+    assert table.version() == 0 and table.to_pyarrow_table().num_rows > 0

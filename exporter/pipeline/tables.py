@@ -110,7 +110,7 @@ def update_tables_locked(
     names = lock_names(spec, exports)
     if not names:
         return
-    with hold_locks(spec.output.path, names, run_id):
+    with hold_locks(spec.output, names, run_id):
         update_tables(spec, exports, results, run_id)
     failed = [r.table["error"] for r in results if r.table and "error" in r.table]
     if failed:
@@ -146,5 +146,5 @@ def rebuild_tables(spec: JobSpec, only: Iterable[str], run_id: str) -> list[dict
 
     plans = select_tables(spec, only)
     names = [f"{TABLES_DIR}/{p.name}" for p in plans]
-    with hold_locks(spec.output.path, names, run_id):
+    with hold_locks(spec.output, names, run_id):
         return [update_table(spec, plan, run_id, rebuild=True) for plan in plans]

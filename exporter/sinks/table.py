@@ -44,7 +44,7 @@ from exporter.api import REGISTRY
 from exporter.api.canonical import canonical_endpoint
 from exporter.errors import OutputError
 from exporter.sinks.arrow_schema import TIMESTAMP_TYPE
-from exporter.sinks.fs import OutputLocation, resolve_output
+from exporter.sinks.fs import OutputLocation, location_of
 from exporter.spec import OutputSpec
 
 TABLES_DIR = "_tables"
@@ -200,7 +200,7 @@ class CurrentStateTable:
         self.output = output
         self.name = name
         self.mode = mode
-        self.location = resolve_output(output.path)
+        self.location = location_of(output)
         root, self.storage_options = _storage(output, self.location)
         self.uri = f"{root}/{name}" if "://" in root else os.path.join(root, name)
         self.shown = self.location.display(self.location.join(TABLES_DIR, name))
