@@ -76,6 +76,12 @@ class Paginator(Protocol):
     def has_next(self) -> bool: ...
 
     @property
+    def search_path(self) -> str:
+        """Where the searches go: the endpoint's search path, with the query parameters the
+        export asks for (v2 variables: whole values when the export hydrates)."""
+        ...
+
+    @property
     def cursor(self) -> Any:
         """Where to continue after the last page handed out (None before the first page)."""
         ...
@@ -130,6 +136,10 @@ class PagingState(ABC):
         self._max_pages: int | None = None  # from an exact total: beyond it, a loop
         # settle_count: the number of a short unparsed page (the writing thread's state).
         self._short_page: int | None = None
+
+    @property
+    def search_path(self) -> str:
+        return self.endpoint.search_path
 
     @property
     def has_next(self) -> bool:
@@ -224,7 +234,7 @@ class PagingState(ABC):
         except UnusablePage as exc:
             raise ProtocolError(
                 f"{self.export.name}: page {self._pages + 1} of POST "
-                f"{self.endpoint.search_path}: {exc.reason}"
+                f"{self.search_path}: {exc.reason}"
             ) from None
 
     def first_request(self) -> dict[str, Any]:

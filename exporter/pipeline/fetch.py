@@ -69,7 +69,7 @@ def iter_pages(
         number += 1
         raw = None
         if post_page is not None and unparsed:
-            page = post_page(endpoint.search_path, body, stats=stats)
+            page = post_page(paginator.search_path, body, stats=stats)
             items = paginator.update_state_raw(page)
             if items is None:
                 yield Page(
@@ -79,14 +79,14 @@ def iter_pages(
                 yield Page(items, paginator.cursor, paginator.total, page.raw, None, 0, number)
             continue
         if post_page is not None:
-            page = post_page(endpoint.search_path, body, stats=stats)
+            page = post_page(paginator.search_path, body, stats=stats)
             items = paginator.update_state(paginator.parse(page))
             yield Page(items, paginator.cursor, paginator.total, page.raw if post_raw else None)
             continue
         if post_raw is not None:
-            raw, response = post_raw(endpoint.search_path, body, stats=stats)
+            raw, response = post_raw(paginator.search_path, body, stats=stats)
         else:
-            response = client.post_json(endpoint.search_path, body, stats=stats)
+            response = client.post_json(paginator.search_path, body, stats=stats)
         items = paginator.update_state(response)
         yield Page(items, paginator.cursor, paginator.total, raw)
 

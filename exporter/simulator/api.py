@@ -32,7 +32,8 @@ class V1Api:
             for name, endpoint in V1_ENDPOINTS.items()
         }
 
-    def handle(self, method: str, path: str, body: bytes) -> Response:
+    def handle(self, method: str, path: str, body: bytes, query: str = "") -> Response:
+        """``query`` (the URL's query string) is ignored: v1 searches take none."""
         match = _ROUTE.match(path)
         endpoint = _BY_PATH.get(match.group(1)) if match else None
         if match is None or endpoint is None:

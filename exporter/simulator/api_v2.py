@@ -30,7 +30,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 import orjson
 
@@ -151,7 +151,7 @@ class V2Api:
         with self._lock:
             self._cache.clear()
 
-    def handle(self, method: str, path: str, body: bytes) -> Response:
+    def handle(self, method: str, path: str, body: bytes, query: str = "") -> Response:
         if path == "/v2/topology":
             if method != "GET":
                 return self._not_allowed(method, path, "GET")
@@ -165,7 +165,7 @@ class V2Api:
             if method != "POST":
                 return self._not_allowed(method, path, "POST")
             try:
-                return self.search(endpoint, body, path)
+                return self.search(endpoint, body, path, full_values=_full_values(endpoint, query))
             except _BadRequest as exc:
                 return v2_problem(400, "INVALID_ARGUMENT", exc.detail, path)
         readable = ident is not None and (sub is None or (sub == "xml" and endpoint.has_xml))
@@ -382,10 +382,14 @@ class V2Api:
             return slice(max(0, end - limit), end)
         return slice(page["from"], page["from"] + limit)
 
-    def search(self, endpoint: V2Endpoint, body: bytes, path: str = "") -> Response:
+    def search(
+        self, endpoint: V2Endpoint, body: bytes, path: str = "", *, full_values: bool = False
+    ) -> Response:
         filter_doc, sort, page = self._parse(endpoint, body)
         ordered = self._ordered(endpoint, filter_doc, sort)
         items = ordered.records[self._window(endpoint, sort, page, ordered)]
+        if full_values:
+            items = [self._untruncated(endpoint, item) for item in items]
         fields = self._sort_fields(endpoint, sort)[0]
         cursors: dict[str, Any] = {}
         if items:
@@ -404,6 +408,15 @@ class V2Api:
         }
         self.stats.search(endpoint.name, len(items))
         return Response(200, orjson.dumps(payload), "application/json")
+
+    def _untruncated(self, endpoint: V2Endpoint, item: dict[str, Any]) -> dict[str, Any]:
+        """``?truncateValues=false``: a cut value comes whole, as GET by key returns it."""
+        flag = endpoint.truncated_flag
+        if flag is None or not item.get(flag):
+            return item
+        position = self.dataset.table(endpoint.name).index[int(item[endpoint.unique_key])]
+        full = self.view.full_record(endpoint.name, position)
+        return {name: full.get(name, value) for name, value in item.items()}
 
     # -- get ----------------------------------------------------------------------------
 
@@ -481,3 +494,12 @@ def _raw_date_field(endpoint: V2Endpoint, name: str) -> str:
         return f"_{name}"
     spec = endpoint.field(name)
     return getattr(spec, "v1_name", None) or name
+
+
+def _full_values(endpoint: V2Endpoint, query: str) -> bool:
+    """The search asks for whole variable values (``?truncateValues=false``, 8.8 late builds
+    and 8.9: orchestration-v2.md 4.5); other parameters are ignored, as Spring does."""
+    param = endpoint.truncate_values_param
+    if param is None or not query:
+        return False
+    return parse_qs(query).get(param, [""])[-1].lower() == "false"

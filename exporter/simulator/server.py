@@ -73,6 +73,9 @@ class SimulatorConfig:
     late_fraction: float = 0.0  # share of changes shown late_seconds after them instead
     late_seconds: float = 90.0
     late_resources: tuple[str, ...] = ()  # resources late_fraction applies to; empty: all
+    # v2 variable search honours ?truncateValues=false (8.9, late 8.8 builds); False: ignore
+    # it, as 8.8 builds from before the parameter do (orchestration-v2.md, version table).
+    truncate_values_param: bool = True
 
 
 class _Server(ThreadingHTTPServer):
@@ -175,7 +178,8 @@ class _Handler(BaseHTTPRequestHandler):
                 else problem(404, f"No endpoint {method} {path}", "Requested resource not found")
             )
         else:
-            response = sim.answer(api, method, path, body)
+            query = parts.query if sim.config.truncate_values_param else ""
+            response = sim.answer(api, method, path, body, query)
         response.headers.extend(extra)
         self._send(response, truncate=truncate)
 
@@ -422,13 +426,13 @@ class Simulator:
             },
         )
 
-    def answer(self, api: Any, method: str, path: str, body: bytes) -> Response:
+    def answer(self, api: Any, method: str, path: str, body: bytes, query: str = "") -> Response:
         """An API answer over the state visible now (live mode: under the live lock)."""
         if self.live is None:
-            return api.handle(method, path, body)
+            return api.handle(method, path, body, query)
         with self._live_lock:
             self.sync()
-            return api.handle(method, path, body)
+            return api.handle(method, path, body, query)
 
     def sync(self) -> None:
         """Live mode: run the engine up to now and show every change whose lag has passed."""

@@ -75,11 +75,22 @@ class CursorPaginator(PagingState):
         self._filter = to_wire_filter(export.filter, endpoint)
         self._sort = v2_sort(endpoint, export)
         self._cursor: str | None = start_cursor
+        # Whole variable values in the search itself (8.8 late builds, 8.9), so hydration has
+        # nothing left to look up; a server without the parameter ignores it and flags cut
+        # values as before, which hydration still completes.
+        param = endpoint.truncate_values_param
+        self._search_path = endpoint.search_path
+        if param is not None and export.hydrate:
+            self._search_path += f"?{param}=false"
         self._recent: deque[bytes] = deque(maxlen=RECENT_CURSORS)
         if start_cursor:
             self._recent.append(_fingerprint(start_cursor))
         self._key_fields = endpoint.fields_of_kind(Kind.KEY)
         self.more_than_total = False
+
+    @property
+    def search_path(self) -> str:
+        return self._search_path
 
     @property
     def cursor(self) -> str | None:
