@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from exporter.api import REGISTRY, get_dialect, registry_data, types
+from exporter.api import REGISTRY, get_dialect, registry_data
 from exporter.api.dialect import DialectBase
 from exporter.api.types import ConversionHints, Endpoint, Field, Kind, ShapeKind
+from exporter.api.v1.dialect import PARTS as V1_DIALECT_PARTS
 from exporter.api.v1.registry import INCIDENT_STATES, V1_ENDPOINTS, V1Field
 from exporter.api.v2.registry import OPS_STRING, V2_ENDPOINTS, V2Endpoint, V2Field
 
@@ -119,14 +120,15 @@ def test_a_bad_dialect_table_names_the_table_and_the_key(
     (package / "endpoints.toml").write_text(DIALECT_TABLE + extra)
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(ValueError) as caught:
-        DialectBase(
-            f"{name}.dialect",
-            {},
-            object,
-            hydration=types,
-            checks=types,
-            windows=types,
-            shards=types,
-        )
+        DialectBase(f"{name}.dialect", {}, object, V1_DIALECT_PARTS)
     assert str(caught.value).startswith(f"{name}/endpoints.toml [dialect]: ")
     assert message in str(caught.value)
+
+
+def test_a_dialect_names_the_parts_it_lacks() -> None:
+    with pytest.raises(ValueError) as caught:
+        DialectBase("exporter.api.v1.dialect", V1_ENDPOINTS, object, V1_DIALECT_PARTS[:3])
+    assert str(caught.value) == (
+        "exporter.api.v1.dialect: parts must be the modules checks, hydration, shards, "
+        "windows; got checks, hydration, shards"
+    )

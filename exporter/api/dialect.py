@@ -6,7 +6,7 @@ the registry, the paginator and the modules with the API's behaviour come in as 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -35,24 +35,24 @@ class DialectData:
     conversion: Mapping[str, Any]  # ConversionHints (api/types.py)
 
 
+# The modules with an API's behaviour, by their names in its package (``parts``).
+PART_NAMES = frozenset({"hydration", "checks", "windows", "shards"})
+
+
 class DialectBase:
     """Implements ``exporter.api.Dialect`` for the API package of ``module`` (a dialect
     module's ``__name__``): its ``[dialect]`` data, its registry and paginator, and its
-    modules ``hydration`` (needs_hydration, lookup), ``checks`` (export_problems,
-    auth_problems, typed_filter: spec checks; parent_filters: the searches of dependent
-    exports), ``windows`` (window_fields, window_problem, plan_windows, window_filter) and
-    ``shards`` (shard_problem, plan, paginator: issue 17)."""
+    ``parts``, the package's modules ``hydration`` (needs_hydration, lookup), ``checks``
+    (export_problems, auth_problems, typed_filter: spec checks; parent_filters: the searches of
+    dependent exports), ``windows`` (window_fields, window_problem, plan_windows,
+    window_filter) and ``shards`` (shard_problem, plan, paginator: issue 17)."""
 
     def __init__(
         self,
         module: str,
         registry: Mapping[str, Endpoint],
         paginator_class: Any,  # (endpoint, export, *, start_cursor, already_emitted)
-        *,
-        hydration: ModuleType,
-        checks: ModuleType,
-        windows: ModuleType,
-        shards: ModuleType,
+        parts: Iterable[ModuleType],
     ) -> None:
         where, table = dialect_data(module)
         try:
@@ -66,10 +66,16 @@ class DialectBase:
         self.total_path = data.total_path
         self.registry = registry
         self.paginator_class = paginator_class
-        self.hydration = hydration
-        self.checks = checks
-        self.windows = windows
-        self.shards = shards  # shard_problem, plan, paginator (issue 17)
+        by_name = {part.__name__.rpartition(".")[2]: part for part in parts}
+        if by_name.keys() != PART_NAMES:
+            raise ValueError(
+                f"{module}: parts must be the modules {', '.join(sorted(PART_NAMES))}; "
+                f"got {', '.join(sorted(by_name))}"
+            )
+        self.hydration = by_name["hydration"]
+        self.checks = by_name["checks"]
+        self.windows = by_name["windows"]
+        self.shards = by_name["shards"]
 
     def own(self, endpoint: Endpoint) -> Any:
         """``endpoint`` as this dialect's registry type (it must come from this registry)."""

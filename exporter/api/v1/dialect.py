@@ -9,12 +9,5 @@ from exporter.api.v1 import checks, hydration, shards, windows
 from exporter.api.v1.paging import SearchAfterPaginator
 from exporter.api.v1.registry import V1_ENDPOINTS
 
-DIALECT = DialectBase(
-    __name__,
-    V1_ENDPOINTS,
-    SearchAfterPaginator,
-    hydration=hydration,
-    checks=checks,
-    windows=windows,
-    shards=shards,
-)
+PARTS = (checks, hydration, shards, windows)
+DIALECT = DialectBase(__name__, V1_ENDPOINTS, SearchAfterPaginator, PARTS)

@@ -9,12 +9,5 @@ from exporter.api.v2 import checks, hydration, shards, windows
 from exporter.api.v2.paging import CursorPaginator
 from exporter.api.v2.registry import V2_ENDPOINTS
 
-DIALECT = DialectBase(
-    __name__,
-    V2_ENDPOINTS,
-    CursorPaginator,
-    hydration=hydration,
-    checks=checks,
-    windows=windows,
-    shards=shards,
-)
+PARTS = (checks, hydration, shards, windows)
+DIALECT = DialectBase(__name__, V2_ENDPOINTS, CursorPaginator, PARTS)
