@@ -66,7 +66,7 @@ def test_failed_requests_are_retried_and_nothing_is_lost(
     simulator: Simulator, s3_server: Any, proxy: Any
 ) -> None:
     bucket = s3_server.new_bucket()
-    faulty = proxy(fail_every=5)
+    faulty = proxy(fail_every=10)
     doc = document(simulator, f"s3://{bucket}/out", faulty.storage_options)
     result = exporter.run_job(exporter.load_spec(doc), exporter.RunOptions(quiet=True))
     assert result.ok, [e.error for e in result.failed]
