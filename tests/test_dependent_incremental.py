@@ -161,6 +161,29 @@ def test_a_crash_between_the_commits_reexports_the_window(
     assert check_pairs(sim, tmp_path) > 10
 
 
+def test_a_parent_commit_cut_short_is_finished_not_exported_again(
+    make_simulator: Any, tmp_path: Path
+) -> None:
+    """Killed inside the parent's commit (``_commit.json`` written, parts not yet renamed, no
+    manifest) after the child committed: the next run finishes that commit before planning, so
+    the window counts as committed and is not exported a second time beside it."""
+    sim = make_simulator(scale=15, seed=11, live=True, api="both")
+    sim.clock.advance("PT2H")
+    spec = load_spec(spec_document(sim.base_url, tmp_path, "v1"))
+    assert run_job(spec).ok
+    last = read_manifests(tmp_path, "finished")[-1]
+    folder = tmp_path / "finished" / last["snapshot"]
+    (folder / "_manifest.json").rename(folder / "_commit.json")
+    for part in last["files"]:
+        (folder / part["name"]).rename(folder / f"_{part['name']}")
+    (folder / "_INCOMPLETE").write_text('{"status": "in progress"}')
+    result = run_job(spec)
+    assert result.ok, [(e.name, e.error) for e in result.exports]
+    assert not [e.window for e in result.exports if e.name == "finished"]  # nothing to redo
+    assert (folder / "_manifest.json").exists() and not (folder / "_INCOMPLETE").exists()
+    assert check_pairs(sim, tmp_path) > 10  # one committed pair per window, no duplicate
+
+
 def test_committed_families_needs_every_child() -> None:
     parents = [{"snapshot": "snapshot=A"}, {"snapshot": "snapshot=B"}, {"snapshot": "snapshot=C"}]
     vars_ = [{"parent": {"export": "p", "snapshot": s}} for s in ("snapshot=A", "snapshot=B")]

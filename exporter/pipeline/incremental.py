@@ -248,7 +248,11 @@ def plan_run(
     if not windowed:
         return list(exports)
     from exporter.sinks.families import family_manifests
+    from exporter.sinks.snapshot import finish_interrupted
 
+    for export in exports:  # the run holds their locks; a family is selected whole
+        if export.incremental is not None or export.parent is not None:
+            finish_interrupted(spec.output, export.name)
     clock = read_clock(client, spec, windowed[0])
     start = parse_range(range_from, clock.now_ms, "--from")
     end = parse_range(range_to, clock.now_ms, "--to")

@@ -754,6 +754,24 @@ def open_snapshot(
         ) from exc
 
 
+def finish_interrupted(output: OutputSpec, export_name: str) -> None:
+    """Finish the commits of ``export_name`` a crash left half done (``_commit.json``, no
+    manifest), before anything reads which snapshots are complete: the incremental planner must
+    see such a window as committed, or it would export the window again beside it."""
+    location = location_of(output)
+    storage = Storage(location)
+    export_dir = location.join(export_name)
+    try:
+        with _OPEN_LOCK:
+            busy = set(_OPEN_DIRS)
+        finish_interrupted_commits(storage, export_dir, scan_export(storage, export_dir), busy)
+    except OSError as exc:
+        raise OutputError(
+            f"export {export_name!r}: cannot read its snapshots in "
+            f"{location.display(export_dir)}: {exc}"
+        ) from exc
+
+
 def claim_snapshot_dir(storage: Storage, export_dir: str, moment: datetime) -> str:
     """A new snapshot directory named after ``moment`` (``-001``... within one second), claimed
     with its first ``_INCOMPLETE`` marker (exclusive locally and on S3, see storage.py)."""
