@@ -46,7 +46,7 @@ source: {{base_url: "{base_url}", api: {api}, retry: {retry}}}
 concurrency: 2
 hydration_concurrency: 3
 exports:
-  - {{endpoint: variables, name: vars, page_size: 20}}
+  - {{endpoint: variables, name: vars, page_size: 5}}
   - {{endpoint: flownode-instances, name: nodes, page_size: 25}}
 output: {{format: parquet, path: "{out}", rows_per_file: {ROWS_PER_FILE}, row_group_size: 15}}
 """
@@ -154,12 +154,13 @@ def test_signal_mid_export_exits_128_plus_n_and_resume_completes_the_snapshot(
 
     out = tmp_path / "out"
     spec = write_spec(tmp_path / "job.yaml", sim.base_url, out, api)
-    sim.set_faults(FaultConfig(latency_ms=40))
+    # Slow requests from the start: the export (90 pages of variables plus their lookups) is
+    # still going when the signal lands after its first durable part, however loaded the
+    # machine is (a request on the wire still ends well inside the grace). Slowing down only
+    # after the first part still let the export finish first once on a loaded CI box.
+    sim.set_faults(FaultConfig(latency_ms=400))
     proc = start_run(spec)
     wait_for(proc, lambda: has(out, "vars", CHECKPOINT_NAME), "the first durable part")
-    # Slower pages from here on, so the export is still going when the signal lands however
-    # loaded the machine is (a search on the wire still ends well inside the grace).
-    sim.set_faults(FaultConfig(latency_ms=400))
     code, seconds = signal_and_time(proc, signum)
     log = output_of(proc)
     assert code == 128 + signum, log
