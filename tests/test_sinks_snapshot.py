@@ -340,8 +340,8 @@ def test_commit_never_passes_through_an_unmarked_state(tmp_path: Path) -> None:
     original_publish, original_delete = storage.publish, storage.delete
     original_move = storage.move
 
-    def publish(*args: Any) -> None:
-        original_publish(*args)
+    def publish(*args: Any, **kwargs: Any) -> None:
+        original_publish(*args, **kwargs)
         states.append(files_in(directory))
 
     def move(*args: Any) -> None:  # the parts' renames at commit
@@ -418,6 +418,60 @@ def test_resume_continues_after_last_durable_part_and_equals_uninterrupted_run(
     assert manifest.started_at == "2026-11-27T22:15:00.000Z"
     assert manifest.resumed_at == ["2026-11-27T23:00:00.000Z"]
     assert CHECKPOINT_NAME not in files_in(directory)
+
+
+class Killed(BaseException):
+    """Stands for a SIGKILL at one instant of the commit (nothing after it runs)."""
+
+
+def test_kill_between_the_last_part_and_the_commit_resumes_from_the_last_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """The commit closes the last part without a checkpoint (``_commit.json`` follows at once):
+    a kill in between leaves that part durable but unrecorded, and a resume drops it and
+    fetches its pages again, so the snapshot still equals an uninterrupted run."""
+    ctx = context(tmp_path / "resumed", rows_per_file=120, row_group_size=50)
+    pages = make_pages(ctx.endpoint, ctx.export, 300, 40)
+    cursors = [cursor_of(p, ctx.endpoint) for p in pages]
+    first = open_snapshot(ctx, now=NOW)
+    directory = Path(first.location)
+    marker = orjson.loads((directory / INCOMPLETE_NAME).read_bytes())
+    assert marker["status"] == "in progress" and marker["durable_parts"] == 0  # from the claim
+    for page, cursor in zip(pages, cursors, strict=True):
+        first.write_page(page, cursor)
+    storage = first._storage
+    write_atomic = storage.write_atomic
+
+    def killed_at_commit(directory: str, name: str, data: bytes, **kwargs: Any) -> None:
+        if name == "_commit.json":
+            raise Killed
+        write_atomic(directory, name, data, **kwargs)
+
+    storage.write_atomic = killed_at_commit  # type: ignore[method-assign]
+    with pytest.raises(Killed):
+        first.commit({})
+    storage.write_atomic = write_atomic  # type: ignore[method-assign]
+    # 300 rows: parts of 120 and 120 checkpointed, the last 60 durable but not checkpointed
+    assert files_in(directory) == {
+        CHECKPOINT_NAME,
+        INCOMPLETE_NAME,
+        "_part-00000.parquet",
+        "_part-00001.parquet",
+        "_part-00002.parquet",
+    }
+    resumed = open_snapshot(ctx, resume=True, now=datetime(2026, 11, 27, 23, 0, tzinfo=UTC))
+    assert resumed.location == first.location and resumed.records_written == 240
+    assert "_part-00002.parquet" not in files_in(directory)
+    start = cursors.index(resumed.resume_cursor) + 1
+    for page, cursor in zip(pages[start:], cursors[start:], strict=True):
+        resumed.write_page(page, cursor)
+    manifest = resumed.commit({})
+    baseline_ctx = context(tmp_path / "baseline", rows_per_file=120, row_group_size=50)
+    baseline = write_all(open_snapshot(baseline_ctx, now=NOW), pages, baseline_ctx)
+    assert [(f.name, f.rows, f.sha256) for f in manifest.files] == [
+        (f.name, f.rows, f.sha256) for f in baseline.files
+    ]
+    assert files_in(directory) == {MANIFEST_NAME} | {f.name for f in manifest.files}
 
 
 def test_resume_refuses_a_checkpoint_of_a_different_export_definition(tmp_path: Path) -> None:

@@ -175,7 +175,9 @@ def update_latest(storage: Storage, export_dir: str, manifest: Mapping[str, Any]
             if named is not None and ours is not None and named > ours:
                 return
         data = orjson.dumps(latest_pointer(manifest), option=orjson.OPT_INDENT_2) + b"\n"
-        storage.write_atomic(export_dir, LATEST_NAME, data)
+        # Whole (fsync'd before its rename), but the rename need not be durable at once: a crash
+        # that loses it leaves the previous pointer, as a crash just before this call would.
+        storage.write_atomic(export_dir, LATEST_NAME, data, sync_dir=False)
 
 
 @dataclass(frozen=True)

@@ -485,12 +485,15 @@ class SnapshotWriter:
         """Publish the manifest; ``children``: the committed snapshots of a parent's
         dependent exports, named in it."""
         self._require_open("commit")
+        # The last parts close without a checkpoint or marker update: ``_commit.json`` follows
+        # at once and supersedes both (a crash in between resumes from the previous checkpoint,
+        # which drops parts written after it and fetches them again).
         if self._keyed:
-            self._close_keyed()
+            self._close_keyed(final=True)
         if self._part is None and not self._parts:
             self._open_part()  # an empty export still gets one (empty) part with the schema
         if self._part is not None:
-            self._close_part()
+            self._close_part(final=True)
         manifest = make_manifest(
             self.ctx,
             started_at=self.started_at,
@@ -597,7 +600,7 @@ class SnapshotWriter:
         self._keyed_rows += count
         self._records += count
 
-    def _close_keyed(self) -> None:
+    def _close_keyed(self, *, final: bool = False) -> None:
         for part, temp, name in self._keyed.values():
             with self._io("finish a part"):
                 size, sha = part.close()
@@ -607,10 +610,13 @@ class SnapshotWriter:
         self._keyed = {}
         self._keyed_rows = 0
         self._durable_records = sum(p.rows for p in self._parts)
-        self._write_checkpoint()
-        self.mark_in_progress()
+        if not final:
+            self._write_checkpoint()
+            self.mark_in_progress()
 
-    def _close_part(self) -> None:
+    def _close_part(self, *, final: bool = False) -> None:
+        """Make the open part durable; unless ``final`` (the commit follows), record it in the
+        checkpoint and the marker."""
         part, temp = self._part, self._part_temp
         assert part is not None and temp is not None
         name = self._part_name(len(self._parts))
@@ -620,8 +626,9 @@ class SnapshotWriter:
         self._part = self._part_temp = None
         self._parts.append(PartInfo(name, part.rows, size, sha))
         self._durable_records = sum(p.rows for p in self._parts)
-        self._write_checkpoint()
-        self.mark_in_progress()  # the marker's durable_parts/records follow the checkpoint
+        if not final:
+            self._write_checkpoint()
+            self.mark_in_progress()  # the marker's durable_parts/records follow the checkpoint
 
     def mark_in_progress(self) -> None:
         """(Re)write ``_INCOMPLETE`` as "in progress" with the current durable counts."""
@@ -648,21 +655,42 @@ class SnapshotWriter:
             )
 
     def _write_marker(self, status: str, reason: str) -> None:
-        data = {
-            "status": status,
-            "reason": redact_secrets(reason),  # last line: no secret in a file on disk
-            "export": self.ctx.export.name,
-            "run_id": self.ctx.run_id,
-            "started_at": _iso(self.started_at),
-            "updated_at": _iso(self._clock()),
-            "durable_parts": len(self._parts),
-            "durable_records": self._durable_records,
-            "note": "This snapshot is incomplete and must not be used. Run the job again with "
-            "--resume to continue it from its last checkpoint.",
-        }
-        self._storage.write_atomic(
-            self.directory, INCOMPLETE_NAME, orjson.dumps(data, option=_JSON_OPTIONS) + b"\n"
+        data = marker_document(
+            self.ctx,
+            status,
+            reason,
+            started_at=self.started_at,
+            updated_at=self._clock(),
+            parts=len(self._parts),
+            records=self._durable_records,
         )
+        self._storage.write_atomic(self.directory, INCOMPLETE_NAME, data)
+
+
+def marker_document(
+    ctx: SnapshotContext,
+    status: str,
+    reason: str,
+    *,
+    started_at: datetime,
+    updated_at: datetime,
+    parts: int = 0,
+    records: int = 0,
+) -> bytes:
+    """The content of ``_INCOMPLETE``."""
+    data = {
+        "status": status,
+        "reason": redact_secrets(reason),  # last line: no secret in a file on disk
+        "export": ctx.export.name,
+        "run_id": ctx.run_id,
+        "started_at": _iso(started_at),
+        "updated_at": _iso(updated_at),
+        "durable_parts": parts,
+        "durable_records": records,
+        "note": "This snapshot is incomplete and must not be used. Run the job again with "
+        "--resume to continue it from its last checkpoint.",
+    }
+    return orjson.dumps(data, option=_JSON_OPTIONS) + b"\n"
 
 
 def after_commit(
@@ -772,11 +800,14 @@ def finish_interrupted(output: OutputSpec, export_name: str) -> None:
         ) from exc
 
 
-def claim_snapshot_dir(storage: Storage, export_dir: str, moment: datetime) -> str:
+def claim_snapshot_dir(
+    storage: Storage, export_dir: str, moment: datetime, marker: bytes | None = None
+) -> str:
     """A new snapshot directory named after ``moment`` (``-001``... within one second), claimed
-    with its first ``_INCOMPLETE`` marker (exclusive locally and on S3, see storage.py)."""
+    with its first ``_INCOMPLETE`` marker (``marker``, by default a "starting" one; exclusive
+    locally and on S3, see storage.py)."""
     stamp = moment.strftime("%Y%m%dT%H%M%SZ")
-    claim = orjson.dumps({"status": "starting", "started_at": _iso(moment)})
+    claim = marker or orjson.dumps({"status": "starting", "started_at": _iso(moment)})
     # After the newest snapshot of that second (retention may have freed an older name, and a
     # reused one would sort before snapshots written after it).
     taken = [snapshot_sort_key(info.base_name) for info in storage.listdir(export_dir)]
@@ -796,10 +827,12 @@ def _fresh(
     moment: datetime,
     clock: Callable[[], datetime],
 ) -> SnapshotWriter:
-    directory = claim_snapshot_dir(storage, export_dir, moment)
-    writer = SnapshotWriter(ctx, storage, directory, moment, clock=clock)
-    writer.mark_in_progress()
-    return writer
+    # The claim writes the "in progress" marker itself (one durable write, not two).
+    marker = marker_document(
+        ctx, "in progress", RUNNING_REASON, started_at=moment, updated_at=clock()
+    )
+    directory = claim_snapshot_dir(storage, export_dir, moment, marker)
+    return SnapshotWriter(ctx, storage, directory, moment, clock=clock)
 
 
 class ApiSwitchRefused(UsageError):
