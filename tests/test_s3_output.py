@@ -103,6 +103,13 @@ def test_incremental_runs_into_s3_commit_windows_and_a_second_run_adds_nothing(
     ]
     assert sorted(w["from"][:10] for w in windows) == [f"2026-11-{d}" for d in range(22, 27)]
     assert sum(e.records for e in first.exports) > 0
+    # The second run's plan cached the manifests; a window whose manifest goes is still
+    # exported again (the listing, not the cache, says what is committed).
+    assert "operate/pi/_manifests.cache.json" in s3_server.keys(bucket)
+    s3_server.client().delete_object(Bucket=bucket, Key=manifests[1])
+    third = exporter.run_job(spec, exporter.RunOptions(quiet=True))
+    lost = f"[{windows[1]['from']}, {windows[1]['to']})"
+    assert third.ok and [e.window for e in third.exports] == [lost]
 
 
 def _ctx(output: Any) -> Any:

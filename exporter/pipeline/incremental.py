@@ -247,12 +247,18 @@ def plan_run(
         raise UsageError("--to needs --from")
     if not windowed:
         return list(exports)
-    from exporter.sinks.families import family_manifests
+    from exporter.sinks.families import dependents_of, family_manifests
     from exporter.sinks.snapshot import finish_interrupted
 
-    for export in exports:  # the run holds their locks; a family is selected whole
-        if export.incremental is not None or export.parent is not None:
-            finish_interrupted(spec.output, export.name)
+    # The run holds the locks of these exports and of their dependent exports (a family is
+    # selected whole), whose commits count for their parent's windows.
+    family = {e.name: e for e in exports}
+    family.update((c.name, c) for e in exports for c in dependents_of(spec, e.name))
+    listings = {
+        export.name: finish_interrupted(spec.output, export.name)
+        for export in family.values()
+        if export.incremental is not None or export.parent is not None
+    }
     clock = read_clock(client, spec, windowed[0])
     start = parse_range(range_from, clock.now_ms, "--from")
     end = parse_range(range_to, clock.now_ms, "--to")
@@ -263,7 +269,8 @@ def plan_run(
         if export.incremental is None:
             work.append(export)
             continue
-        manifests = family_manifests(spec, export)  # a parent's windows count with children
+        # A parent's windows count with its children's; the run updates the manifests cache.
+        manifests = family_manifests(spec, export, listings, save=True)
         tasks = plan_export(spec, export, clock, manifests, range_from=start, range_to=end)
         if not tasks:
             log.info("export %r: up to date (no whole window before the cutoff)", export.name)

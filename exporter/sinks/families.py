@@ -11,9 +11,11 @@ again, as a pair.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from exporter.sinks.manifests import complete_manifests
+from exporter.sinks.layout import SnapshotDir
+from exporter.sinks.manifests import manifest_summaries
 from exporter.spec import ExportSpec, JobSpec
 
 
@@ -42,12 +44,24 @@ def committed_families(
     return [m for m in manifests if all(m.get("snapshot") in named for named in linked)]
 
 
-def family_manifests(spec: JobSpec, export: ExportSpec) -> list[dict[str, Any]]:
-    """``complete_manifests`` of ``export``, keeping only the snapshots committed with all of
-    their children when the spec gives it dependent exports."""
-    manifests = complete_manifests(spec.output, export.name)
+def family_manifests(
+    spec: JobSpec,
+    export: ExportSpec,
+    listings: Mapping[str, list[SnapshotDir]] | None = None,
+    *,
+    save: bool = False,
+) -> list[dict[str, Any]]:
+    """The ``manifest_summaries`` of ``export``'s complete snapshots, keeping only those
+    committed with all of their children when the spec gives it dependent exports
+    (``listings``: export folders the caller has listed; ``save``: update their caches)."""
+
+    def summaries(name: str) -> list[dict[str, Any]]:
+        listing = None if listings is None else listings.get(name)
+        return manifest_summaries(spec.output, name, listing, save=save)
+
+    manifests = summaries(export.name)
     children = dependents_of(spec, export.name)
     if not children:
         return manifests
-    found = {child.name: complete_manifests(spec.output, child.name) for child in children}
+    found = {child.name: summaries(child.name) for child in children}
     return committed_families(manifests, export.name, found)

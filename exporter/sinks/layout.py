@@ -5,6 +5,7 @@ retention and ``exporter.latest_snapshot`` all list snapshots through here).
 
     <output.path>/<export>/
         _latest.json                      newest complete snapshot (written after its manifest)
+        _manifests.cache.json             what planning reads of the manifests (manifests.py)
         .lock / _lease.json               run lock (local flock / object-store lease)
         snapshot=20261127T221500Z/        one run; ``-001``... for a second one in that second
             part-00000.parquet            committed parts (only once the snapshot commits)
@@ -68,6 +69,8 @@ class SnapshotDir:
     name: str
     path: str
     files: dict[str, int] = field(default_factory=dict)  # relative name -> size
+    # relative name -> (size, mtime in ns) as listed, for files whose store reports both
+    stamps: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def sort_key(self) -> tuple[str, int]:
@@ -96,6 +99,8 @@ def scan_export(storage: Storage, export_dir: str) -> list[SnapshotDir]:
         snapshot = found.setdefault(top, SnapshotDir(top, prefix + top))
         if rest and info.type == pafs.FileType.File:
             snapshot.files[rest] = info.size or 0
+            if info.size is not None and info.mtime_ns is not None:
+                snapshot.stamps[rest] = (info.size, info.mtime_ns)
     return sorted(found.values(), key=lambda s: s.sort_key)
 
 

@@ -782,17 +782,20 @@ def open_snapshot(
         ) from exc
 
 
-def finish_interrupted(output: OutputSpec, export_name: str) -> None:
+def finish_interrupted(output: OutputSpec, export_name: str) -> list[SnapshotDir]:
     """Finish the commits of ``export_name`` a crash left half done (``_commit.json``, no
     manifest), before anything reads which snapshots are complete: the incremental planner must
-    see such a window as committed, or it would export the window again beside it."""
+    see such a window as committed, or it would export the window again beside it. Returns the
+    export's snapshots as they are then (those finished here complete)."""
     location = location_of(output)
     storage = Storage(location)
     export_dir = location.join(export_name)
     try:
         with _OPEN_LOCK:
             busy = set(_OPEN_DIRS)
-        finish_interrupted_commits(storage, export_dir, scan_export(storage, export_dir), busy)
+        snapshots = scan_export(storage, export_dir)
+        finish_interrupted_commits(storage, export_dir, snapshots, busy)
+        return snapshots
     except OSError as exc:
         raise OutputError(
             f"export {export_name!r}: cannot read its snapshots in "

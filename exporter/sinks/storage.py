@@ -74,14 +74,17 @@ class Storage:
         # Unique: windows of one export commit side by side in one process.
         return f"{head}/.{base}.{uuid.uuid4().hex[:8]}.tmp"
 
-    def publish(self, temp: str, final: str, directory: str, *, sync_dir: bool = True) -> None:
+    def publish(
+        self, temp: str, final: str, directory: str, *, sync_dir: bool = True, sync: bool = True
+    ) -> None:
         """Make ``temp`` durable, then visible under ``final`` in one rename (``sync_dir``:
-        and the rename durable before returning)."""
+        and the rename durable before returning; ``sync=False``: no fsync at all)."""
         if temp == final:
             return
-        self.fsync_file(temp)
+        if sync:
+            self.fsync_file(temp)
         self.fs.move(temp, final)
-        if sync_dir:
+        if sync and sync_dir:
             self.fsync_dir(directory)
 
     def move(self, source: str, target: str) -> None:
@@ -89,16 +92,18 @@ class Storage:
         self.fs.move(source, target)
 
     def write_atomic(
-        self, directory: str, name: str, data: bytes, *, sync_dir: bool = True
+        self, directory: str, name: str, data: bytes, *, sync_dir: bool = True, sync: bool = True
     ) -> None:
         """``name`` replaced whole by ``data``: a reader (or a crash) sees the old content or
         the new one, never a part. ``sync_dir=False`` when losing the replacement in a crash
-        is harmless: the call then returns before the rename is durable."""
+        is harmless: the call then returns before the rename is durable. ``sync=False`` (no
+        fsync) only for a cache its reader checks: after a crash the file may be empty or
+        torn."""
         final = f"{directory}/{name}"
         temp = self.temp_for(final)
         with self.fs.open_output_stream(temp) as out:
             out.write(data)
-        self.publish(temp, final, directory, sync_dir=sync_dir)
+        self.publish(temp, final, directory, sync_dir=sync_dir, sync=sync)
 
     def read(self, path: str) -> bytes | None:
         try:
