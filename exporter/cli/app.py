@@ -14,7 +14,12 @@ import click
 
 from exporter.api.validation import load_spec, load_spec_stream
 from exporter.cli.options import metrics_file_option
-from exporter.cli.startup import pause_collector, resume_collector
+from exporter.cli.startup import (
+    hide_unused_modules,
+    pause_collector,
+    resume_collector,
+    reveal_startup_modules,
+)
 from exporter.errors import EXIT_INVALID, ExporterError, SpecError, UsageError
 from exporter.spec import schema_text, summary
 from exporter.version import __version__
@@ -75,7 +80,10 @@ def cli(ctx: click.Context) -> None:
       operate-export run configs/demo.yaml
     """
     # The command is known and imported (run's module: below): see cli/startup.py.
-    resume_collector(*_COMMAND_MODULES.get(ctx.invoked_subcommand or "", ()))
+    try:
+        resume_collector(*_COMMAND_MODULES.get(ctx.invoked_subcommand or "", ()))
+    finally:
+        reveal_startup_modules()
 
 
 # Modules a command imports when it starts (lazy commands are imported by _Commands already).
@@ -273,13 +281,17 @@ def run(
       operate-export run job.yaml --shard 3/8 --run-id nightly-2026-12-01
     """
     from exporter.cli.run import run_or_exit
-    from exporter.cli.shards import parse_shard
-    from exporter.sinks.shards import check_run_id
 
-    shards = parse_shard(shard, shard_from_env)
+    shards = None
+    if shard is not None or shard_from_env is not None:  # (the modules of sharded runs only)
+        from exporter.cli.shards import parse_shard
+
+        shards = parse_shard(shard, shard_from_env)
     if shards is not None and not run_id:
         raise UsageError("--shard needs --run-id: the shards of one run share its snapshot")
     if run_id is not None:
+        from exporter.sinks.shards import check_run_id
+
         check_run_id(run_id)
 
     resume_mode: bool | str = RESUME_AUTO if resume == RESUME_AUTO else resume is not None
@@ -304,6 +316,7 @@ def run(
 def main() -> None:
     """Console-script entry point: ExporterError -> its exit code, never a traceback."""
     pause_collector()  # until the command's imports are in (cli/startup.py)
+    hide_unused_modules()  # numpy and pandas, which pyarrow would import for nothing
     try:
         # Without standalone mode click *returns* the code of ctx.exit(n) instead of exiting.
         result = cli.main(standalone_mode=False, prog_name="operate-export")
