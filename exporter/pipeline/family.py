@@ -13,15 +13,17 @@ from __future__ import annotations
 
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exporter.errors import UsageError
-from exporter.pipeline.dependent import ChildExport
 from exporter.pipeline.export import ExportPipeline, PipelineHooks, RunContext
 from exporter.pipeline.incremental import WindowTask
 from exporter.pipeline.results import ExportResult
 from exporter.sinks.families import dependents_of
 from exporter.spec import ExportSpec, JobSpec
+
+if TYPE_CHECKING:  # imported when a family runs (parents with dependent exports only)
+    from exporter.pipeline.dependent import ChildExport
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,8 @@ class FamilyHooks(PipelineHooks):
 
 def run_family(run: RunContext, task: FamilyTask, search_pool: Executor) -> list[ExportResult]:
     """The parent's results first, then its children's."""
+    from exporter.pipeline.dependent import ChildExport
+
     children = [ChildExport(run, child, search_pool) for child in task.children]
     parent = task.parent
     if isinstance(parent, WindowTask):

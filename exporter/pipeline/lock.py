@@ -35,7 +35,6 @@ from typing import Any, Protocol
 import orjson
 
 from exporter.errors import OutputError, RunLocked
-from exporter.pipeline.lease import LeaseLock, lease_path, read_lease
 from exporter.sinks.fs import OutputLocation, location_of, resolve_output
 from exporter.sinks.storage import Storage
 from exporter.spec import OutputSpec
@@ -184,6 +183,8 @@ def lock_for(location: OutputLocation, export: str, suffix: str = "") -> ExportL
     if location.local:
         return FileLock(path, export, shown)
     if location.is_s3:
+        from exporter.pipeline.lease import LeaseLock, lease_path  # (S3 output only)
+
         lease = lease_path(location, export, suffix)
         return LeaseLock(Storage(location), lease, export, location.display(lease))
     return NoLock(export, shown)
@@ -192,6 +193,8 @@ def lock_for(location: OutputLocation, export: str, suffix: str = "") -> ExportL
 def read_holder(location: OutputLocation, export: str) -> Holder | None:
     """The last holder recorded for ``export`` (informative: it may have finished or died)."""
     if location.is_s3:
+        from exporter.pipeline.lease import read_lease
+
         lease = read_lease(location, export)
         return Holder.parse(orjson.dumps(lease)) if lease is not None else None
     if not location.local:
@@ -208,6 +211,8 @@ def is_held(location: OutputLocation, export: str) -> bool:
     a run starting in that instant retries for a moment (``_try_flock``). On S3: a lease that
     has not expired."""
     if location.is_s3:
+        from exporter.pipeline.lease import read_lease
+
         lease = read_lease(location, export)
         return lease is not None and not lease.get("expired", True)
     if not location.local:

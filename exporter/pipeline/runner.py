@@ -44,7 +44,6 @@ from exporter.pipeline.interrupt import StopFlag
 from exporter.pipeline.lock import hold_locks
 from exporter.pipeline.progress import QuietReporter, Reporter
 from exporter.pipeline.results import ExportResult, RunOptions, RunResult, new_run_id
-from exporter.pipeline.sharded import ShardedExport, check_shard_run
 from exporter.pipeline.tables import lock_names, update_tables
 from exporter.spec import ExportSpec, JobSpec
 
@@ -119,6 +118,8 @@ class _Run:
             return run_family(self.context, work, self.child_pool)
         export, window = (work.export, work.info) if isinstance(work, WindowTask) else (work, None)
         if export.sharded:
+            from exporter.pipeline.sharded import ShardedExport  # (sharded exports only)
+
             return ShardedExport(self.context, export, window).run()
         return ExportPipeline(self.context, export, window).run()
 
@@ -283,7 +284,10 @@ def run_job(
         options = replace(options, run_id=new_run_id())
     reporter = reporter or QuietReporter()
     exports = select_exports(spec, options.only)
-    check_shard_run(exports, options.shard)
+    if options.shard is not None:
+        from exporter.pipeline.sharded import check_shard_run  # (sharded runs only)
+
+        check_shard_run(exports, options.shard)
     started = time.monotonic()
     stop = stop or StopFlag()
     # Released at the end; a second run of the same exports stops at them (RunLocked, exit 75).

@@ -42,9 +42,12 @@ def tables_of(spec: JobSpec, exports: Iterable[ExportSpec]) -> list[TablePlan]:
 def lock_names(spec: JobSpec, exports: Iterable[ExportSpec]) -> list[str]:
     """The run-lock names of the tables (``_tables/<name>``): one writer per table, also when
     two runs select different exports of one table."""
+    plans = tables_of(spec, exports)
+    if not plans:  # (the table sink's modules only when there are tables)
+        return []
     from exporter.sinks.table import TABLES_DIR
 
-    return [f"{TABLES_DIR}/{plan.name}" for plan in tables_of(spec, exports)]
+    return [f"{TABLES_DIR}/{plan.name}" for plan in plans]
 
 
 def update_table(spec: JobSpec, plan: TablePlan, run_id: str = "", rebuild: bool = False) -> dict:

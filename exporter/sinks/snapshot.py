@@ -81,7 +81,6 @@ from exporter.sinks.layout import (
 from exporter.sinks.parquet import PARQUET_COMPRESSIONS, ParquetPartWriter
 from exporter.sinks.partitions import Partitioner
 from exporter.sinks.parts import HashingStream, PartInfo, PartWriter
-from exporter.sinks.retention import prune
 from exporter.sinks.storage import Storage
 from exporter.spec import ExportSpec, OutputSpec
 
@@ -708,6 +707,8 @@ def after_commit(
         ) from exc
     if output.keep is not None:
         try:
+            from exporter.sinks.retention import prune  # (output.keep only)
+
             prune(storage, export_dir, output.keep, str(manifest["snapshot"]))
         except OSError as exc:
             log.warning("output.keep: could not prune %s: %s", storage.loc.display(export_dir), exc)
