@@ -11,6 +11,7 @@ and with a second signal.
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -140,6 +141,25 @@ def assert_interrupted(out: Path, signum: int) -> list[str]:
     return unfinished
 
 
+def interrupt_mid_export(spec: Path, out: Path, signum: int) -> tuple[int, float, str]:
+    """Start the run, send ``signum`` once its first durable part is written: (exit code,
+    seconds to exit, log). The precondition, a signal landing while the slow export still
+    runs, is timing: twice under heavy load (suites of other sessions on 2 cores) the test saw
+    the part only when the 38 s export had finished (cause not found: the poll runs every
+    5 ms). A run that finished before its signal proves nothing either way, so it is started
+    again, at most three times; any other outcome is returned and judged."""
+    for _attempt in range(3):
+        shutil.rmtree(out, ignore_errors=True)
+        proc = start_run(spec)
+        wait_for(proc, lambda: has(out, "vars", CHECKPOINT_NAME), "the first durable part")
+        code, seconds = signal_and_time(proc, signum)
+        log = output_of(proc)
+        finished_first = code == 0 and "export=vars ok" in log
+        if not finished_first:
+            return code, seconds, log
+    pytest.fail(f"three runs finished before the signal could land mid-export:\n{log}")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 @pytest.mark.parametrize("api", ["v1", "v2"])
@@ -159,10 +179,7 @@ def test_signal_mid_export_exits_128_plus_n_and_resume_completes_the_snapshot(
     # machine is (a request on the wire still ends well inside the grace). Slowing down only
     # after the first part still let the export finish first once on a loaded CI box.
     sim.set_faults(FaultConfig(latency_ms=400))
-    proc = start_run(spec)
-    wait_for(proc, lambda: has(out, "vars", CHECKPOINT_NAME), "the first durable part")
-    code, seconds = signal_and_time(proc, signum)
-    log = output_of(proc)
+    code, seconds, log = interrupt_mid_export(spec, out, signum)
     assert code == 128 + signum, log
     assert seconds < STOP_BOUND_SECONDS, log
     assert "did not stop within" not in log, "stopped by the watchdog, not by the stop flag"
