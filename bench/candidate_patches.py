@@ -3,7 +3,8 @@
 Loaded by ``bench/candidates.py`` in the exporter's child process before ``exporter.cli.app.main``;
 the ``CANDIDATES`` environment variable selects them (comma-separated). ``dict``, ``extras``,
 ``stream`` and ``env`` were measured here first and are now part of the exporter itself (applying
-them again measures nothing new); ``switch*`` and ``threadcpu`` are still only measurements:
+them again measures nothing new); ``switch*``, ``threadcpu`` and ``native`` are still only
+measurements:
 
 * ``dict``   sinks/parquet.py: dictionary-encode only string columns; int64 keys and timestamps
              are nearly unique, so their dictionaries are built and then abandoned.
@@ -14,6 +15,8 @@ them again measures nothing new); ``switch*`` and ``threadcpu`` are still only m
              ``response.content`` (requests reads a 350 KB page in 10 KB ``iter_content`` chunks).
 * ``switch1ms`` / ``switch20ms``  ``sys.setswitchinterval`` (default 5 ms): how long a thread
              keeps the GIL before a waiting thread gets it (paging vs writing thread hand-offs).
+* ``native`` api/canonical.py ``converter``: no canonical conversion (records written as the API
+             sent them, as before issue 14): the conversion's share of an export's time.
 * ``env``    http.py ``Transport.session``: resolve proxies from the environment once per
              session (``trust_env = False`` afterwards) instead of on every request.
 """
@@ -113,6 +116,12 @@ def _environment_once() -> None:
     http.Transport.session = session  # type: ignore[method-assign]
 
 
+def _no_canonical_conversion() -> None:
+    from exporter.api import canonical
+
+    canonical.converter = lambda endpoint, mode: None  # type: ignore[assignment]
+
+
 def _switch_interval(seconds: float) -> Any:
     def apply() -> None:
         import sys
@@ -151,6 +160,7 @@ PATCHES = {
     "extras": _extras_fast_path,
     "stream": _single_read,
     "env": _environment_once,
+    "native": _no_canonical_conversion,
 }
 
 for _name in sorted(SELECTED):

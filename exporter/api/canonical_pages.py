@@ -50,7 +50,8 @@ class Conversion:
 
 # The inline expression per role for value ``v``; anything else goes to the reference ``e``.
 _INLINE = {
-    "key": "(_str({v}) if {v}.__class__ is _int else {e}({v}))",
+    # f"{int}" is str(int) (the format of an exact int is its str) without a call.
+    "key": '(f"{{{v}}}" if {v}.__class__ is _int else {e}({v}))',
     "date": '({v}[:-5] + "Z" if {v}.__class__ is _str and {v}[-5:] == "+0000" else {e}({v}))',
     "enum": "({m}.get({v}, {v}) if {v}.__class__ is _str else {e}({v}))",
     "": "{e}({v})",
