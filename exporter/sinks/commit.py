@@ -42,10 +42,17 @@ def _present(storage: Storage, directory: str) -> dict[str, int]:
     }
 
 
-def rename_parts(storage: Storage, directory: str, files: list[dict[str, Any]]) -> None:
+def rename_parts(
+    storage: Storage,
+    directory: str,
+    files: list[dict[str, Any]],
+    present: Mapping[str, int] | None = None,
+) -> None:
     """Give every part its final name; idempotent (a part already renamed, or copied but not
-    yet deleted, is recognised by its size)."""
-    present = _present(storage, directory)
+    yet deleted, is recognised by its size). ``present``: the files under ``directory`` with
+    their sizes when the caller knows them (else listed)."""
+    if present is None:
+        present = _present(storage, directory)
     folders = {directory}
     for part in files:
         name = str(part["name"])
@@ -63,11 +70,17 @@ def rename_parts(storage: Storage, directory: str, files: list[dict[str, Any]]) 
         storage.fsync_dir(folder)
 
 
-def publish_commit(storage: Storage, directory: str, manifest: Mapping[str, Any]) -> None:
-    """Commit a snapshot whose parts are all durable under their uncommitted names."""
+def publish_commit(
+    storage: Storage,
+    directory: str,
+    manifest: Mapping[str, Any],
+    present: Mapping[str, int] | None = None,
+) -> None:
+    """Commit a snapshot whose parts are all durable under their uncommitted names
+    (``present``: as ``rename_parts`` takes it)."""
     data = orjson.dumps(dict(manifest), option=_JSON_OPTIONS) + b"\n"
     storage.write_atomic(directory, COMMIT_NAME, data)
-    rename_parts(storage, directory, list(manifest.get("files", [])))
+    rename_parts(storage, directory, list(manifest.get("files", [])), present)
     # The manifest is the last data file and its presence alone says "complete". Only then
     # are the bookkeeping files removed, marker last: a crash at any point leaves either a
     # manifest (complete; a stale file beside it is ignored) or no manifest AND the

@@ -508,8 +508,10 @@ class SnapshotWriter:
             children=children,
         )
         try:
+            # The parts are where this writer made them durable (no listing needed).
+            present = {uncommitted_name(p.name): p.bytes for p in self._parts}
             with self._io("publish the manifest"):
-                publish_commit(self._storage, self.directory, manifest.to_dict())
+                publish_commit(self._storage, self.directory, manifest.to_dict(), present)
         finally:
             self._closed()
         self._state = "committed"
@@ -754,10 +756,13 @@ def open_snapshot(
     tick = clock or _utcnow
     export_dir = location.join(ctx.export.name)
     try:
-        with _OPEN_LOCK:
-            busy = set(_OPEN_DIRS)  # before the listing: a commit seen there is not ours
-        snapshots = scan_export(storage, export_dir)
-        finish_interrupted_commits(storage, export_dir, snapshots, busy)
+        if resume or ctx.incremental is None:
+            # An incremental window comes from the planner, which finished the export's
+            # interrupted commits under the run lock held since (plan_run): no second listing.
+            with _OPEN_LOCK:
+                busy = set(_OPEN_DIRS)  # before the listing: a commit seen there is not ours
+            snapshots = scan_export(storage, export_dir)
+            finish_interrupted_commits(storage, export_dir, snapshots, busy)
         if resume:
             if ctx.incremental is not None:
                 found = _find_window_resumable(storage, snapshots, export_digest(ctx))
