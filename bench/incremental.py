@@ -2,7 +2,7 @@
 against a full export of the same exports, on a live simulator of 100,000 instances.
 
     .venv/bin/python bench/run.py --only incremental [--runs 5]
-    .venv/bin/python bench/incremental.py [--runs 5] [--scale 100000]     # this scenario alone
+    .venv/bin/python bench/incremental.py [--runs 5] [--scale 100000] [--no-cli]  # alone
 
 One simulator process (``simulate --live --api both``) serves v1 and v2. Exports: process
 instances and flow node instances by ``endDate``, incidents by ``creationTime``, decision
@@ -62,6 +62,7 @@ EXPORTS = (
     ("decision-instances", "evaluationDate"),
 )
 APIS = ("v1", "v2")
+MODES = ["in-process", "cli"]  # --no-cli: the judged pair only (in-process)
 PAGE_SIZE = 1000
 SEED = 7
 START = "2026-11-26T00:00:00Z"  # the simulator's clock starts at 2026-11-27T00:00:00Z
@@ -219,7 +220,7 @@ class Client:
 def measure_rounds(
     cfg: Config, live: LiveSimulator, work: Path
 ) -> dict[tuple[str, str, str], list[Measured]]:
-    clients = [Client(api, mode, live, work) for mode in ("in-process", "cli") for api in APIS]
+    clients = [Client(api, mode, live, work) for mode in MODES for api in APIS]
     for api in APIS:  # the simulator encodes and caches what a full export reads once
         _log(f"  incremental: warm-up full export {api} ...")
         warm = spec_document(live.sim.base_url, api, work / f"warm-{api}", False)
@@ -256,7 +257,7 @@ def _percent(part: float, whole: float) -> str:
 
 def rows_of(found: dict[tuple[str, str, str], list[Measured]], name: str) -> list[Row]:
     rows = []
-    for mode in ("in-process", "cli"):
+    for mode in MODES:
         for api in APIS:
             full = found[(api, mode, "full")]
             incremental = found[(api, mode, "incremental")]
@@ -340,7 +341,12 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="rounds (medians)")
     parser.add_argument("--scale", type=int, default=100_000)
+    parser.add_argument(
+        "--no-cli", action="store_true", help="skip the CLI child processes (information only)"
+    )
     args = parser.parse_args(argv)
+    if args.no_cli:
+        MODES.remove("cli")
     repo_bench = BENCH_DIR.parent / ".bench"
     repo_bench.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="incremental-", dir=repo_bench))
