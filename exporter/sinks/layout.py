@@ -90,17 +90,26 @@ def scan_export(storage: Storage, export_dir: str) -> list[SnapshotDir]:
     """Every snapshot folder of an export, oldest first, with its files: one recursive listing
     (one paginated request on an object store instead of one per file)."""
     found: dict[str, SnapshotDir] = {}
+    others: set[str] = set()  # top-level names that are not snapshot folders
     prefix = export_dir.rstrip("/") + "/"
+    file_type = pafs.FileType.File
+    # Each snapshot holds several entries: its name is matched once, not once per entry (the
+    # listing grows with the export's history and the incremental planner reads it each run).
     for info in storage.listdir(export_dir, recursive=True):
-        relative = info.path[len(prefix) :] if info.path.startswith(prefix) else info.base_name
+        path = info.path
+        relative = path[len(prefix) :] if path.startswith(prefix) else info.base_name
         top, _, rest = relative.partition("/")
-        if snapshot_sort_key(top) is None:
-            continue
-        snapshot = found.setdefault(top, SnapshotDir(top, prefix + top))
-        if rest and info.type == pafs.FileType.File:
-            snapshot.files[rest] = info.size or 0
-            if info.size is not None and info.mtime_ns is not None:
-                snapshot.stamps[rest] = (info.size, info.mtime_ns)
+        snapshot = found.get(top)
+        if snapshot is None:
+            if top in others or snapshot_sort_key(top) is None:
+                others.add(top)
+                continue
+            snapshot = found[top] = SnapshotDir(top, prefix + top)
+        if rest and info.type == file_type:
+            size, mtime = info.size, info.mtime_ns
+            snapshot.files[rest] = size or 0
+            if size is not None and mtime is not None:
+                snapshot.stamps[rest] = (size, mtime)
     return sorted(found.values(), key=lambda s: s.sort_key)
 
 
