@@ -3,8 +3,8 @@ sane Retry-After.
 
 A hostile loopback server drips a body (and headers) one byte at a time, sends a gzip bomb
 (~0.5 MB inflating to 512 MB), declares a Content-Length far over the limit, or streams a chunked
-body without end. The real CLI runs as a subprocess whose peak RSS is measured (``ru_maxrss`` of
-the child itself, written at exit); every case must end with exit 1, an error naming the limit
+body without end. The real CLI runs as a subprocess whose peak RSS is measured (the child's own
+VmHWM, written at exit); every case must end with exit 1, an error naming the limit
 and its spec key, in bounded time. Retry-After values (11 days, a far-future HTTP date, negative,
 garbage) are checked through the transport's real retry loop with a recording ``sleep``.
 """
@@ -36,12 +36,22 @@ MIB = 1024 * 1024
 PEAK_RSS_LIMIT = 300 * MIB
 EMPTY_PAGE = b'{"items": [], "sortValues": [], "total": 0}'
 
-# Runs the CLI and records the child's own peak RSS (kilobytes on Linux) in $PEAK_RSS_FILE.
+# Runs the CLI and records the child's own peak RSS (bytes) in $PEAK_RSS_FILE: VmHWM, the high
+# water mark of the memory its own program mapped. Not ru_maxrss: Linux carries the peak of the
+# process that exec'd it (a vfork of the pytest worker, hundreds of MB late in a run) into it.
 RSS_WRAPPER = """
 import atexit, os, resource, sys
 def _peak():
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    peak = int(line.split()[1]) * 1024
+    except OSError:
+        pass
     with open(os.environ["PEAK_RSS_FILE"], "w") as out:
-        out.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
+        out.write(str(peak))
 atexit.register(_peak)
 from exporter.cli.app import main
 sys.argv = ["operate-export", *sys.argv[1:]]
