@@ -10,6 +10,10 @@ the dialect's answer (``ConversionHints.arrow_decodes_pages``) and the sink's
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -36,6 +40,25 @@ def decodes_unparsed(writer: Any, endpoint: Endpoint, export: ExportSpec, hydrat
 # a second core is free (v2 fast scenario: see the commit that set it).
 DECODE_THREADS = 2
 
+# The converting threads run at a lower priority (a higher nice value) than the rest of the
+# process. They are throughput work with pages queued ahead of them, while the paging thread is
+# the run's critical path: each page it has not yet asked for delays everything after it, and
+# its answer needs the server's CPU too when both share a machine. On 2 busy cores the
+# scheduler then runs the paging thread (and the server) first and the decoding in the gaps.
+DECODE_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """Raise the calling thread's nice value by ``DECODE_NICENESS`` (Linux: setpriority on a
+    thread id changes that thread alone; elsewhere the id could name another process, so
+    nothing is done). Lowering one's own priority needs no privilege; a refusal is ignored."""
+    if not DECODE_NICENESS or not sys.platform.startswith("linux"):
+        return
+    thread = threading.get_native_id()
+    with contextlib.suppress(OSError):
+        now = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, now + DECODE_NICENESS))
+
 
 class Decoder:
     """Submits pages to the converting threads; nothing to do for sinks that convert nothing."""
@@ -43,7 +66,9 @@ class Decoder:
     def __init__(self, writer: Any, name: str, threads: int = DECODE_THREADS) -> None:
         self._writer = writer
         self._pool = (
-            ThreadPoolExecutor(threads, thread_name_prefix=f"convert-{name}")
+            ThreadPoolExecutor(
+                threads, thread_name_prefix=f"convert-{name}", initializer=_lower_priority
+            )
             if writer.converts
             else None
         )
